@@ -1,0 +1,115 @@
+"""Every error code of SOP-DEPLOY-001, the single source of truth.
+
+The Odoo model ``do.error.code`` loads its records from :data:`ERROR_CODES`.
+The SOP's reference table gives severity and resolution time for ten codes;
+the other 21 were set by one rule, documented in the README:
+
+* critical: traffic or data of the running app is at risk, or no deployment
+  of the app can proceed until a person acts;
+* high: this deployment stops and needs a change (spec, image, settings);
+* medium: transient or self-healing; waiting or retrying usually resolves it;
+* low: cosmetic or informational.
+
+Resolution times follow the SOP's where given, else the time the mitigation
+takes a person who knows the app; ``None`` means "varies" (a rollback).
+"""
+
+from collections import namedtuple
+
+ErrorCode = namedtuple(
+    "ErrorCode",
+    "code step severity description resolution_minutes mitigation",
+)
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+_ROWS = [
+    # Step 1: update app spec
+    ("APP_SPEC_SYNTAX_ERROR", 1, "high", "Invalid YAML syntax in the app spec.", 10,
+     "Fix the YAML at the line and column given in the message, then deploy again."),
+    ("IMAGE_TAG_MISSING", 1, "medium", "Image tag not specified or not valid.", 5,
+     "Give a Docker image tag (letters, digits, '.', '_' or '-', at most 128 characters) "
+     "that exists in the registry."),
+    ("PLACEHOLDER_VALUES", 1, "high", "Placeholder values remain in the app spec.", 10,
+     "Replace the placeholder at the path named in the message (YOUR_..., PLACEHOLDER, TODO "
+     "or ${...}) with the real value in the app spec."),
+    ("INVALID_RESOURCE_SPEC", 1, "high", "Invalid resource allocation in the app spec.", 10,
+     "Use an instance size slug App Platform offers and an instance count of at least 1 "
+     "at the path named in the message; check it with 'doctl apps propose'."),
+    # Step 2: apply app spec
+    ("APP_NOT_FOUND", 2, "high", "The app ID is not known to this DigitalOcean account.", 15,
+     "Check the app's DigitalOcean ID on the app record against 'doctl apps list' and the "
+     "account's token."),
+    ("SPEC_VALIDATION_FAILED", 2, "high", "DigitalOcean rejected the app spec.", 15,
+     "Read DigitalOcean's message on the step, correct the spec and validate it with "
+     "'doctl apps propose' before deploying again."),
+    ("UNAUTHORIZED", 2, "critical", "The DigitalOcean access token is missing, invalid or lacks a scope.", 10,
+     "Create a new token with app:read, app:update and registry:read scopes and save it "
+     "on the DigitalOcean account record."),
+    ("RATE_LIMIT_EXCEEDED", 2, "medium", "DigitalOcean API rate limit exceeded.", 5,
+     "Wait until the rate-limit window resets (the step shows when) and retry; reduce other "
+     "scripts that use the same token."),
+    # Step 3: create deployment
+    ("DEPLOYMENT_CREATE_FAILED", 3, "critical", "Unable to create the deployment.", 20,
+     "Check the app's current deployment in the DigitalOcean console; if none is running, "
+     "retry the deployment."),
+    ("BUILD_SPEC_ERROR", 3, "high", "The build specification is invalid.", 15,
+     "Review the components' source and build settings in the spec (image, dockerfile_path, "
+     "build_command) and validate with 'doctl apps propose'."),
+    ("IMAGE_PULL_FAILURE", 3, "high", "The Docker image could not be pulled.", 10,
+     "Push the image with this tag to the registry, or pick a tag that exists, then deploy again."),
+    ("INSUFFICIENT_QUOTA", 3, "critical", "The DigitalOcean account has insufficient quota.", 60,
+     "Free resources in the account or ask DigitalOcean support to raise the limit."),
+    # Step 4: monitor
+    ("DEPLOY_TIMEOUT", 4, "high", "The deployment exceeded its time budget.", 30,
+     "Read the build log on the step, make the build faster or raise the app's time budget."),
+    ("BUILD_FAILED", 4, "high", "The Docker build failed.", 20,
+     "Read the build log on the step, fix the Dockerfile or dependencies and deploy a new tag."),
+    ("DEPLOY_ERROR", 4, "critical", "The deployment failed during rollout.", 20,
+     "Read the deploy log on the step; the previous version keeps serving until it is fixed."),
+    ("HEALTH_CHECK_TIMEOUT", 4, "high", "DigitalOcean's own health check of the new version timed out.", 15,
+     "Raise initial_delay_seconds or timeout_seconds of the component's health_check in the spec, "
+     "or make the app start faster."),
+    # Step 5: health check
+    ("HEALTH_CHECK_FAIL", 5, "critical", "The health endpoint did not answer OK.", None,
+     "The deployment is rolled back; read the run log on the step before deploying again."),
+    ("DATABASE_CONNECTION_ERROR", 5, "critical", "The app cannot reach its database.", 15,
+     "Check the database credentials and trusted sources in the app spec's databases and envs."),
+    ("SERVICE_UNAVAILABLE", 5, "critical", "The service, or DigitalOcean's API, is not responding.", 15,
+     "Check the app's run log and DigitalOcean's status page; restart the component or retry later."),
+    ("RESPONSE_TIMEOUT", 5, "high", "The health check took longer than its time budget.", 20,
+     "Investigate slow start-up in the run log, or scale the component up."),
+    # Step 6: traffic switch
+    ("TRAFFIC_SWITCH_FAILED", 6, "high", "Traffic was not switched to the new deployment.", 20,
+     "Force a new deployment of the same tag; check that the app's active deployment is this one."),
+    ("LOAD_BALANCER_ERROR", 6, "critical", "The app's ingress or load balancer returned an error.", 20,
+     "Check the app's ingress and domains in the DigitalOcean console."),
+    ("DNS_PROPAGATION_DELAY", 6, "medium", "The app's hostname does not resolve yet.", 15,
+     "Wait for DNS to propagate (usually minutes) and check with 'nslookup' before retrying."),
+    ("SSL_CERTIFICATE_ERROR", 6, "critical", "The TLS certificate of the app is invalid or expires soon.", 30,
+     "Check the domain's certificate in the DigitalOcean console; renew it or fix the domain."),
+    # Step 7: post-deployment validation
+    ("ENDPOINT_404", 7, "high", "A critical endpoint is missing.", 15,
+     "Check the routes of the app's services in the spec and the app's URL configuration."),
+    ("STATIC_ASSET_MISSING", 7, "high", "Static files are not served.", 15,
+     "Check that the image contains the static files and that the route serves them."),
+    ("API_ERROR", 7, "high", "An API endpoint returned an error or an unexpected answer.", 20,
+     "Read the run log for the failing request and fix the endpoint."),
+    ("PERFORMANCE_DEGRADATION", 7, "medium", "Response times exceed the SLA.", 30,
+     "Scale the component up (larger instance size or more instances) or fix the slow code."),
+    # Step 8: update the task
+    ("ODOO_API_ERROR", 8, "medium", "Odoo could not record the deployment on the task.", 10,
+     "Check the Odoo server log; the deployment itself succeeded, update the task by hand."),
+    ("TASK_NOT_FOUND", 8, "low", "The task of the deployment does not exist any more.", 5,
+     "Link the deployment to an existing task, or ignore it if the task was deleted on purpose."),
+    ("UNAUTHORIZED_API", 8, "high", "Invalid or missing Odoo API key.", 10,
+     "Create a new API key in Odoo (Preferences > Account Security > API Keys) and give it "
+     "to the caller."),
+]
+
+ERROR_CODES = {row[0]: ErrorCode(*row) for row in _ROWS}
+
+
+def get(code):
+    """Return the catalogue entry of ``code``; raise KeyError if unknown."""
+    return ERROR_CODES[code]
