@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The README's test command. Runs every layer this machine can run and says
+# plainly which ran:
+#   1. engine  - pytest, no Odoo, no database; fails under 90 % line coverage;
+#   2. odoo    - installs do_deploy on a fresh database of real PostgreSQL with
+#                real Odoo 19 and runs its tests, browser tours included.
+# Layer 2 runs wherever Odoo 19 is importable by $PYTHON (default python3); it
+# then needs PostgreSQL and Chromium and fails loudly when one is missing,
+# because Odoo would otherwise skip tests instead of failing them.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+cd "$ROOT" || exit 2
+
+engine_passed=0; engine_failed=0; odoo_passed=0; odoo_failed=0
+status=0
+
+echo "== engine suite (no Odoo, no database)"
+engine_log=$(mktemp)
+$PY -m pytest engine/tests -q --cov=engine --cov-config=.coveragerc \
+    --cov-report=term --cov-fail-under=90 2>&1 | tee "$engine_log"
+engine_rc=${PIPESTATUS[0]}
+summary=$(grep -E '^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)' "$engine_log" | tail -1)
+engine_passed=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+engine_failed=$(( $(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0) \
+                + $(grep -oE '[0-9]+ error' <<<"$summary" | grep -oE '[0-9]+' || echo 0) ))
+rm -f "$engine_log"
+if [ "$engine_rc" -ne 0 ]; then
+    echo "engine suite FAILED (pytest exit $engine_rc; coverage under 90 % also fails it)"
+    [ "$engine_failed" -eq 0 ] && engine_failed=1
+    status=1
+fi
+
+echo
+echo "== odoo suite (real Odoo 19, real PostgreSQL, headless Chromium)"
+odoo_version=$($PY -c 'import odoo.release as r; print(r.version)' 2>/dev/null)
+case "$odoo_version" in
+19.*)
+    missing=()
+    pg_isready -q -h "${PGHOST:-127.0.0.1}" 2>/dev/null \
+        || missing+=("a PostgreSQL server answering on ${PGHOST:-127.0.0.1} (pg_isready failed)")
+    command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+        || command -v google-chrome >/dev/null \
+        || missing+=("Chromium for the tours (apt-get install chromium)")
+    $PY -c 'import websocket' 2>/dev/null \
+        || missing+=("the websocket-client package for the tours (pip install websocket-client)")
+    if [ ${#missing[@]} -gt 0 ]; then
+        printf 'odoo suite CANNOT RUN, missing: %s\n' "${missing[@]}"
+        odoo_failed=1; status=1
+    else
+        odoo_root=$($PY -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
+        core_path="$odoo_root/odoo/addons"
+        [ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+        addons_dir=$(mktemp -d)
+        ln -s "$ROOT" "$addons_dir/do_deploy"
+        db="do_deploy_test_$$"
+        port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        odoo_log=$(mktemp)
+        echo "Odoo $odoo_version from $odoo_root, database $db, http port $port"
+        $PY -m odoo server -d "$db" -i do_deploy --addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
+            --test-tags /do_deploy --http-port="$port" --http-interface=127.0.0.1 --db_host="${PGHOST:-127.0.0.1}" \
+            --log-level=test --stop-after-init --workers=0 --max-cron-threads=0 \
+            >"$odoo_log" 2>&1
+        odoo_rc=$?
+        grep -E 'ERROR|WARNING|FAIL|skipped|tests when loading|post-tests|Ran [0-9]' "$odoo_log" \
+            | grep -vE 'Session expired' | tail -60
+        state=$(psql -h "${PGHOST:-127.0.0.1}" -Atc \
+            "select state from ir_module_module where name='do_deploy'" "$db" 2>/dev/null)
+        result=$(grep -oE '[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests' "$odoo_log" | tail -1)
+        total=$(grep -oE 'of [0-9]+ tests' <<<"$result" | grep -oE '[0-9]+' || echo 0)
+        bad=$(( $(grep -oE '^[0-9]+' <<<"$result" || echo 0) \
+              + $(grep -oE '[0-9]+ error' <<<"$result" | grep -oE '[0-9]+' || echo 0) ))
+        odoo_passed=$(( total - bad )); odoo_failed=$bad
+        skips=$(grep -cE 'odoo.tests.*skipped|SkipTest' "$odoo_log")
+        warnings=$(grep -E ' WARNING .*(odoo\.addons\.do_deploy|ir_ui_view|do\.deployment|do_deploy)' \
+            "$odoo_log" | grep -vE 'tests\.|Session expired' | head -20)
+        if [ "$state" != "installed" ]; then
+            echo "odoo suite FAILED: do_deploy is '${state:-absent}' after install, not 'installed'"
+            odoo_failed=$((odoo_failed + 1)); status=1
+        fi
+        if [ "$odoo_rc" -ne 0 ] || [ -z "$result" ] || [ "$bad" -ne 0 ] || [ "$total" -eq 0 ]; then
+            echo "odoo suite FAILED (odoo exit $odoo_rc, result: ${result:-no test result line})"
+            [ "$odoo_failed" -eq 0 ] && odoo_failed=1
+            status=1
+        fi
+        if [ "$skips" -ne 0 ]; then
+            echo "odoo suite FAILED: $skips test(s) were skipped (a missing browser or package?)"
+            odoo_failed=$((odoo_failed + skips)); status=1
+        fi
+        if [ -n "$warnings" ]; then
+            echo "odoo suite FAILED: the install logged warnings about do_deploy:"; echo "$warnings"
+            odoo_failed=$((odoo_failed + 1)); status=1
+        fi
+        [ "$status" -ne 0 ] && cp "$odoo_log" "${TMPDIR:-/tmp}/do_deploy_odoo_test.log" \
+            && echo "full Odoo log: ${TMPDIR:-/tmp}/do_deploy_odoo_test.log"
+        dropdb -h "${PGHOST:-127.0.0.1}" --if-exists "$db" 2>/dev/null
+        rm -rf "$addons_dir" "$odoo_log"
+    fi
+    ;;
+*)
+    echo "odoo suite NOT RUN: no Odoo 19 is importable by $PY (set PYTHON to one that has it)"
+    ;;
+esac
+
+echo
+echo "== layers: engine ran ($engine_passed passed, $engine_failed failed);" \
+     "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)"
+echo "$((engine_passed + odoo_passed)) passed, $((engine_failed + odoo_failed)) failed"
+exit $status
