@@ -43,7 +43,8 @@ _ROWS = [
     ("SPEC_VALIDATION_FAILED", 2, "high", "DigitalOcean rejected the app spec.", 15,
      "Read DigitalOcean's message on the step, correct the spec and validate it with "
      "'doctl apps propose' before deploying again."),
-    ("UNAUTHORIZED", 2, "critical", "The DigitalOcean access token is missing, invalid or lacks a scope.", 10,
+    ("UNAUTHORIZED", 2, "critical",
+     "The DigitalOcean access token is missing, invalid or lacks a scope.", 10,
      "Create a new token with app:read, app:update and registry:read scopes and save it "
      "on the DigitalOcean account record."),
     ("RATE_LIMIT_EXCEEDED", 2, "medium", "DigitalOcean API rate limit exceeded.", 5,
@@ -67,7 +68,8 @@ _ROWS = [
      "Read the build log on the step, fix the Dockerfile or dependencies and deploy a new tag."),
     ("DEPLOY_ERROR", 4, "critical", "The deployment failed during rollout.", 20,
      "Read the deploy log on the step; the previous version keeps serving until it is fixed."),
-    ("HEALTH_CHECK_TIMEOUT", 4, "high", "DigitalOcean's own health check of the new version timed out.", 15,
+    ("HEALTH_CHECK_TIMEOUT", 4, "high",
+     "DigitalOcean's own health check of the new version timed out.", 15,
      "Raise initial_delay_seconds or timeout_seconds of the component's health_check in the spec, "
      "or make the app start faster."),
     # Step 5: health check
@@ -75,18 +77,22 @@ _ROWS = [
      "The deployment is rolled back; read the run log on the step before deploying again."),
     ("DATABASE_CONNECTION_ERROR", 5, "critical", "The app cannot reach its database.", 15,
      "Check the database credentials and trusted sources in the app spec's databases and envs."),
-    ("SERVICE_UNAVAILABLE", 5, "critical", "The service, or DigitalOcean's API, is not responding.", 15,
-     "Check the app's run log and DigitalOcean's status page; restart the component or retry later."),
+    ("SERVICE_UNAVAILABLE", 5, "critical",
+     "The service, or DigitalOcean's API, is not responding.", 15,
+     "Check the app's run log and DigitalOcean's status page; restart the component "
+     "or retry later."),
     ("RESPONSE_TIMEOUT", 5, "high", "The health check took longer than its time budget.", 20,
      "Investigate slow start-up in the run log, or scale the component up."),
     # Step 6: traffic switch
     ("TRAFFIC_SWITCH_FAILED", 6, "high", "Traffic was not switched to the new deployment.", 20,
      "Force a new deployment of the same tag; check that the app's active deployment is this one."),
-    ("LOAD_BALANCER_ERROR", 6, "critical", "The app's ingress or load balancer returned an error.", 20,
+    ("LOAD_BALANCER_ERROR", 6, "critical",
+     "The app's ingress or load balancer returned an error.", 20,
      "Check the app's ingress and domains in the DigitalOcean console."),
     ("DNS_PROPAGATION_DELAY", 6, "medium", "The app's hostname does not resolve yet.", 15,
      "Wait for DNS to propagate (usually minutes) and check with 'nslookup' before retrying."),
-    ("SSL_CERTIFICATE_ERROR", 6, "critical", "The TLS certificate of the app is invalid or expires soon.", 30,
+    ("SSL_CERTIFICATE_ERROR", 6, "critical",
+     "The TLS certificate of the app is invalid or expires soon.", 30,
      "Check the domain's certificate in the DigitalOcean console; renew it or fix the domain."),
     # Step 7: post-deployment validation
     ("ENDPOINT_404", 7, "high", "A critical endpoint is missing.", 15,

@@ -58,10 +58,10 @@ case "$odoo_version" in
         port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
         odoo_log=$(mktemp)
         echo "Odoo $odoo_version from $odoo_root, database $db, http port $port"
-        $PY -m odoo server -d "$db" -i do_deploy --addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
+        (cd "$addons_dir" && $PY -m odoo server -d "$db" -i do_deploy --addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
             --test-tags /do_deploy --http-port="$port" --http-interface=127.0.0.1 --db_host="${PGHOST:-127.0.0.1}" \
             --log-level=test --stop-after-init --workers=0 --max-cron-threads=0 \
-            >"$odoo_log" 2>&1
+            >"$odoo_log" 2>&1)
         odoo_rc=$?
         grep -E 'ERROR|WARNING|FAIL|skipped|tests when loading|post-tests|Ran [0-9]' "$odoo_log" \
             | grep -vE 'Session expired' | tail -60

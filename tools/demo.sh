@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make demo`: a demo database with do_deploy and its demo data, served by Odoo
+# with the DigitalOcean simulator running beside it, so a new user can click
+# Deploy at once. Usage: tools/demo.sh [DB] [ODOO_PORT] [SIMULATOR_PORT]
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+DB=${1:-do_deploy_demo}; PORT=${2:-8069}; SIM_PORT=${3:-8799}
+PGHOST=${PGHOST:-127.0.0.1}
+cd "$ROOT" || exit 2
+
+missing=()
+version=$($PY -c 'import odoo.release as r; print(r.version)' 2>/dev/null)
+case "$version" in 19.*) ;; *) missing+=("Odoo 19 importable by $PY (found: ${version:-none})");; esac
+pg_isready -q -h "$PGHOST" 2>/dev/null || missing+=("a PostgreSQL server on $PGHOST (pg_isready failed)")
+$PY -c 'import requests, yaml' 2>/dev/null || missing+=("the requests and PyYAML packages (pip install -r requirements.txt)")
+if [ ${#missing[@]} -gt 0 ]; then
+    printf 'make demo cannot start, missing: %s\n' "${missing[@]}" >&2
+    exit 1
+fi
+
+odoo_root=$($PY -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
+core_path="$odoo_root/odoo/addons"
+[ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+addons_dir=$(mktemp -d)
+ln -s "$ROOT" "$addons_dir/do_deploy"
+addons_path="${ADDONS_PATH:-$core_path},$addons_dir"
+
+$PY -m engine.simulator --host 127.0.0.1 --port "$SIM_PORT" --seed demo &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null; rm -rf "$addons_dir"' EXIT INT TERM
+
+state=$(psql -h "$PGHOST" -Atc "select state from ir_module_module where name='do_deploy'" "$DB" 2>/dev/null)
+if [ "$state" != "installed" ]; then
+    echo "Creating demo database $DB (about a minute)..."
+    (cd "$addons_dir" && $PY -m odoo server -d "$DB" -i do_deploy --with-demo --addons-path="$addons_path" \
+        --db_host="$PGHOST" --stop-after-init --http-interface=127.0.0.1 --log-level=warn) || exit 1
+    state=$(psql -h "$PGHOST" -Atc "select state from ir_module_module where name='do_deploy'" "$DB")
+    [ "$state" = "installed" ] || { echo "do_deploy is '$state' in $DB, not installed" >&2; exit 1; }
+fi
+
+echo "Odoo: http://localhost:$PORT (login admin / admin)  simulator: http://127.0.0.1:$SIM_PORT"
+cd "$addons_dir" && $PY -m odoo server -d "$DB" --db-filter="^$DB\$" --addons-path="$addons_path" --db_host="$PGHOST" \
+    --http-port="$PORT" --http-interface=127.0.0.1
