@@ -15,6 +15,10 @@ Decisions worth knowing:
   sent as JSON) and only plain JSON-like values are accepted.
 * An image without tag and digest is a warning, not an error: App Platform
   deploys ``latest`` then, which works but is not reproducible.
+* A service, worker or job needs exactly one source (an image or one
+  repository), and a repository's ``dockerfile_path`` and ``source_dir`` must
+  stay inside it. These are BUILD_SPEC_ERROR, found before the spec is sent
+  rather than from DigitalOcean's answer or a failed build.
 * ``${...}`` is a placeholder unless it is one of App Platform's bindable
   variables (``${APP_URL}``, ``${_self.PRIVATE_URL}``, ``${db.DATABASE_URL}``
   for a component or database of the spec) or an app-level env key.
@@ -22,6 +26,7 @@ Decisions worth knowing:
 
 import copy
 import re
+from pathlib import PurePosixPath
 
 import yaml
 
@@ -51,6 +56,10 @@ MAX_AUTOSCALING_INSTANCES = 250
 ENV_SCOPES = ("UNSET", "RUN_TIME", "BUILD_TIME", "RUN_AND_BUILD_TIME")
 ENV_TYPES = ("GENERAL", "SECRET")
 APP_WIDE_VARIABLES = frozenset({"APP_DOMAIN", "APP_URL", "APP_ID"})
+# Repository sources and the field that names their repository.
+GIT_SOURCES = {"git": "repo_clone_url", "github": "repo", "gitlab": "repo", "bitbucket": "repo"}
+# Build settings of a repository source: paths inside the repository.
+BUILD_PATHS = ("dockerfile_path", "source_dir")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -413,11 +422,49 @@ def _check_image(image, path, warnings):
             warnings.append(f"{path}.tag is 'latest', which does not say which build runs.")
 
 
+def _check_source(component, path):
+    """A service, worker or job runs exactly one source: an image or one repository.
+
+    Raised as BUILD_SPEC_ERROR before anything is sent, so the mistake is named
+    by its path instead of surfacing as a refused spec or a failed build.
+    """
+    label = f"{path} ({component.get('name')})"
+    sources = [key for key in ("image", *GIT_SOURCES) if component.get(key)]
+    if not sources:
+        raise _error("BUILD_SPEC_ERROR",
+                     f"{label} has no source: give it an image or a git, github, gitlab or "
+                     "bitbucket repository.", path)
+    if len(sources) > 1:
+        raise _error("BUILD_SPEC_ERROR",
+                     f"{label} has more than one source ({', '.join(sources)}); keep exactly "
+                     "one.", path, sources=sources)
+    source = sources[0]
+    if source == "image":
+        return
+    repository = GIT_SOURCES[source]
+    if not isinstance(component[source], dict) or not component[source].get(repository):
+        raise _error("BUILD_SPEC_ERROR",
+                     f"{path}.{source} must be a mapping that names its repository "
+                     f"({repository}).", f"{path}.{source}")
+    for field in BUILD_PATHS:
+        value = component.get(field)
+        if value is None:
+            continue
+        # Backslashes count as separators: "..\\x" leaves the repository on Windows too.
+        inside = PurePosixPath(value.replace("\\", "/")) if isinstance(value, str) else None
+        if inside is None or inside.is_absolute() or ".." in inside.parts:
+            raise _error("BUILD_SPEC_ERROR",
+                         f"{path}.{field} {value!r} must be a path relative to the repository "
+                         "root, without '..'.", f"{path}.{field}")
+
+
 def validate_spec(spec):
     """Check the spec before it is sent; raise on the first problem, return warnings.
 
-    Raises PLACEHOLDER_VALUES, INVALID_RESOURCE_SPEC or IMAGE_TAG_MISSING with
-    the offending path in the message and in ``details["path"]``.
+    Raises PLACEHOLDER_VALUES, INVALID_RESOURCE_SPEC, BUILD_SPEC_ERROR (a
+    service, worker or job without exactly one source, or with a build path
+    outside its repository) or IMAGE_TAG_MISSING, with the offending path in
+    the message and in ``details["path"]``.
     """
     _require_mapping(spec)
     _check_placeholders(spec)
@@ -439,6 +486,7 @@ def validate_spec(spec):
             _check_envs(component, path)
             if key in dict(COMPUTE_KINDS):
                 _check_resources(component, path, warnings)
+                _check_source(component, path)
             else:
                 for field in ("instance_size_slug", "instance_count", "autoscaling"):
                     if field in component:

@@ -42,7 +42,7 @@ LOG_DOWNLOAD_DEADLINE = 60.0
 MAX_PAGES = 500
 _TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
 _RESOURCE_RE = re.compile(r"(?i)instance[ _-]?(size|count)")
-_QUOTA_RE = re.compile(r"(?i)quota|limit")
+_QUOTA_RE = re.compile(r"(?i)\bquota\b|\blimits? (?:reached|exceeded)\b")
 
 # Operations by how their failures map to SOP codes (see _status_error).
 _SPEC_OPS = frozenset({"apps_create", "apps_update", "apps_validate_appSpec"})
@@ -541,6 +541,9 @@ class AppPlatformClient:
                 details["maybe_created"] = True
             else:
                 retryable = status != 501
+        elif operation in _SPEC_OPS and _QUOTA_RE.search(do_message):
+            code = "INSUFFICIENT_QUOTA"
+            text = f"DigitalOcean refused the change for lack of quota (HTTP {status})"
         elif operation in _SPEC_OPS:
             resource = _RESOURCE_RE.search(do_message)
             code = "INVALID_RESOURCE_SPEC" if resource else "SPEC_VALIDATION_FAILED"

@@ -48,7 +48,7 @@ _API_ERROR_RE = re.compile(
 # Go's dial errors: the request never left this machine.
 _NEVER_SENT_RE = re.compile(r"connection refused|no such host|network is unreachable", re.I)
 _RESOURCE_RE = re.compile(r"(?i)instance[ _-]?(size|count)")
-_QUOTA_RE = re.compile(r"(?i)quota|limit")
+_QUOTA_RE = re.compile(r"(?i)\bquota\b|\blimits? (?:reached|exceeded)\b")
 _SPEC_READ_PREFIXES = ("parsing app spec", "reading app spec")
 _TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
 _USAGE_EXIT_CODE = 255
@@ -363,6 +363,9 @@ def _status_error(operation, match, details):
             details["maybe_created"] = True
         else:
             retryable = status != 501
+    elif operation in _SPEC_OPS and _QUOTA_RE.search(do_message):
+        code = "INSUFFICIENT_QUOTA"
+        text = f"DigitalOcean refused the change for lack of quota (HTTP {status})"
     elif operation in _SPEC_OPS:
         resource = _RESOURCE_RE.search(do_message)
         code = "INVALID_RESOURCE_SPEC" if resource else "SPEC_VALIDATION_FAILED"

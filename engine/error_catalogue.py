@@ -2,7 +2,7 @@
 
 The Odoo model ``do.error.code`` loads its records from :data:`ERROR_CODES`.
 The SOP's reference table gives severity and resolution time for ten codes;
-the other 21 were set by one rule, documented in the README:
+the other 21 were set by one rule, also in docs/error-codes.md:
 
 * critical: traffic or data of the running app is at risk, or no deployment
   of the app can proceed until a person acts;

@@ -477,3 +477,93 @@ def test_placeholders_are_reported_before_a_bad_tag(spec):
 
 def test_validate_spec_needs_a_mapping():
     raises("APP_SPEC_SYNTAX_ERROR", validate_spec, None)
+
+
+# --- build specification (BUILD_SPEC_ERROR) -------------------------------------------------
+
+def test_a_component_without_any_source_is_a_build_spec_error(spec):
+    del spec["jobs"][0]["image"]
+    error = raises("BUILD_SPEC_ERROR", validate_spec, spec)
+    assert error.message == ("jobs[0] (migrate) has no source: give it an image or a git, "
+                             "github, gitlab or bitbucket repository.")
+    assert error.details == {"path": "jobs[0]"}
+
+
+@pytest.mark.parametrize("empty", [None, {}, ""])
+def test_an_empty_source_is_no_source(spec, empty):
+    spec["services"][0]["image"] = empty
+    assert raises("BUILD_SPEC_ERROR", validate_spec, spec).details == {"path": "services[0]"}
+
+
+@pytest.mark.parametrize("source", [
+    {"github": {"repo": "acme/odoo", "branch": "main"}},
+    {"git": {"repo_clone_url": "https://example.com/odoo.git"}},
+    {"gitlab": {"repo": "acme/odoo"}},
+    {"bitbucket": {"repo": "acme/odoo"}},
+])
+def test_an_image_and_a_repository_together_are_a_build_spec_error(spec, source):
+    spec["services"][0].update(source)
+    error = raises("BUILD_SPEC_ERROR", validate_spec, spec)
+    kind = next(iter(source))
+    assert error.message == (f"services[0] (web) has more than one source (image, {kind}); "
+                             "keep exactly one.")
+    assert error.details == {"path": "services[0]", "sources": ["image", kind]}
+
+
+def test_two_repositories_are_a_build_spec_error(spec):
+    spec["workers"][1]["gitlab"] = {"repo": "acme/odoo"}
+    error = raises("BUILD_SPEC_ERROR", validate_spec, spec)
+    assert error.details == {"path": "workers[1]", "sources": ["github", "gitlab"]}
+
+
+@pytest.mark.parametrize("source, repository", [
+    ({"github": {"branch": "main"}}, "repo"),
+    ({"git": {"repo": "acme/odoo"}}, "repo_clone_url"),
+    ({"bitbucket": "acme/odoo"}, "repo"),
+])
+def test_a_repository_source_must_name_its_repository(spec, source, repository):
+    builder = spec["workers"][1]
+    del builder["github"]
+    builder.update(source)
+    kind = next(iter(source))
+    error = raises("BUILD_SPEC_ERROR", validate_spec, spec)
+    assert error.message == (f"workers[1].{kind} must be a mapping that names its repository "
+                             f"({repository}).")
+    assert error.details == {"path": f"workers[1].{kind}"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("dockerfile_path", "/Dockerfile"),
+    ("dockerfile_path", "../other/Dockerfile"),
+    ("dockerfile_path", "docker/../../Dockerfile"),
+    ("dockerfile_path", "..\\Dockerfile"),
+    ("dockerfile_path", 7),
+    ("source_dir", "/srv/odoo"),
+    ("source_dir", ".."),
+    ("source_dir", "addons/../.."),
+])
+def test_build_paths_must_stay_inside_the_repository(spec, field, value):
+    spec["workers"][1][field] = value
+    error = raises("BUILD_SPEC_ERROR", validate_spec, spec)
+    assert error.message == (f"workers[1].{field} {value!r} must be a path relative to the "
+                             "repository root, without '..'.")
+    assert error.details == {"path": f"workers[1].{field}"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("dockerfile_path", "Dockerfile"),
+    ("dockerfile_path", "docker/odoo.Dockerfile"),
+    ("dockerfile_path", "./Dockerfile"),
+    ("source_dir", "addons"),
+    ("source_dir", "/".join(["a"] * 3)),
+    ("source_dir", "my..dir"),
+])
+def test_relative_build_paths_are_accepted(spec, field, value):
+    spec["workers"][1][field] = value
+    assert validate_spec(spec) == []
+
+
+def test_build_paths_of_an_image_component_are_not_build_settings(spec):
+    """An image is not built, so there is no repository for the paths to leave."""
+    spec["services"][0]["source_dir"] = "/srv"
+    assert validate_spec(spec) == []

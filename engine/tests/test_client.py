@@ -240,6 +240,18 @@ def test_quota_refusal_is_insufficient_quota(client, simulator, make_app):
     simulator.sim.set_scenario("quota", app_id=app["id"])
     error = raises("INSUFFICIENT_QUOTA", client.create_deployment, app["id"])
     assert error.details["http_status"] == 422
+    spec = client.get_app(app["id"])["spec"]
+    spec["services"][0]["instance_count"] = 2
+    simulator.sim.set_scenario("quota", app_id=app["id"])
+    error = raises("INSUFFICIENT_QUOTA", client.update_app, app["id"], spec)
+    assert "quota" in error.message and not error.retryable
+
+
+def test_a_limit_in_a_spec_message_is_not_mistaken_for_quota(client, make_app):
+    app = make_app("v1.0.0")
+    spec = client.get_app(app["id"])["spec"]
+    spec["services"][0]["instance_count"] = 0
+    raises("INVALID_RESOURCE_SPEC", client.update_app, app["id"], spec)
 
 
 def test_an_unexpected_refusal_of_a_read(client, make_app):
