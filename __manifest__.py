@@ -9,8 +9,16 @@
     "license": "LGPL-3",
     "depends": ["project", "mail", "bus"],
     "external_dependencies": {"python": ["requests", "PyYAML"]},
-    "data": [],
-    "demo": [],
+    "data": [
+        "security/do_deploy_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_sequence_data.xml",
+        "data/do_error_code_data.xml",
+        "data/ir_cron_data.xml",
+    ],
+    "demo": [
+        "demo/do_deploy_demo.xml",
+    ],
     "assets": {},
     "installable": True,
     "application": True,

@@ -1,0 +1,9 @@
+from . import (
+    do_account,
+    do_app,
+    do_app_endpoint_check,
+    do_deployment,
+    do_deployment_step,
+    do_error_code,
+    project_task,
+)

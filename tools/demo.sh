@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 
-odoo_root=$($PY -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
+odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
 core_path="$odoo_root/odoo/addons"
 [ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
 addons_dir=$(mktemp -d)

@@ -49,7 +49,7 @@ case "$odoo_version" in
         printf 'odoo suite CANNOT RUN, missing: %s\n' "${missing[@]}"
         odoo_failed=1; status=1
     else
-        odoo_root=$($PY -c 'import odoo, os; print(os.path.dirname(os.path.dirname(odoo.__file__)))')
+        odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
         core_path="$odoo_root/odoo/addons"
         [ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
         addons_dir=$(mktemp -d)
@@ -73,8 +73,9 @@ case "$odoo_version" in
               + $(grep -oE '[0-9]+ error' <<<"$result" | grep -oE '[0-9]+' || echo 0) ))
         odoo_passed=$(( total - bad )); odoo_failed=$bad
         skips=$(grep -cE 'odoo.tests.*skipped|SkipTest' "$odoo_log")
-        warnings=$(grep -E ' WARNING .*(odoo\.addons\.do_deploy|ir_ui_view|do\.deployment|do_deploy)' \
-            "$odoo_log" | grep -vE 'tests\.|Session expired' | head -20)
+        # Warnings of the loggers that report bad views, fields, models and data.
+        warnings=$(grep -E " WARNING $db (odoo\.addons\.do_deploy\S*|odoo\.addons\.base\.models\.ir_ui_view|odoo\.(orm|models|fields|schema|registry|modules\.loading|tools\.convert|tools\.translate)\S*): " \
+            "$odoo_log" | grep -vE 'odoo\.addons\.do_deploy\.tests\.' | head -20)
         if [ "$state" != "installed" ]; then
             echo "odoo suite FAILED: do_deploy is '${state:-absent}' after install, not 'installed'"
             odoo_failed=$((odoo_failed + 1)); status=1

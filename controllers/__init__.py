@@ -1,0 +1,5 @@
+from . import common
+from . import health
+from . import deployments
+from . import tasks
+from . import fallback

@@ -1,0 +1,117 @@
+from odoo import api, fields, models
+
+from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
+
+# SOP-DEPLOY-001 "Performance Benchmarks": expected seconds per step.
+SOP_STEP_BUDGETS = {1: 10, 2: 30, 3: 15, 4: 480, 5: 30, 6: 10, 7: 60, 8: 10}
+SOP_DEPLOY_TIMEOUT = 600
+
+
+class DoApp(models.Model):
+    """A DigitalOcean App Platform app that tasks deploy to.
+
+    Holds what the procedure needs per app: which components get the new image
+    tag, where to check health, the endpoint checks, the time budget of each step
+    (overriding the SOP's table) and where the results go in Odoo.
+    """
+
+    _name = "do.app"
+    _description = "DigitalOcean App"
+    _order = "name"
+    _check_company_auto = True
+
+    name = fields.Char(required=True)
+    account_id = fields.Many2one(
+        "do.account", required=True, ondelete="restrict", check_company=True, index=True
+    )
+    company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
+    do_app_id = fields.Char(string="DigitalOcean App ID", required=True, index=True)
+    environment = fields.Selection(
+        [("staging", "Staging"), ("production", "Production")], required=True, default="staging"
+    )
+    component_names = fields.Char(
+        string="Components",
+        help="Comma-separated names of the components that get the new image tag; "
+        "empty means every image component.",
+    )
+    registry_repository = fields.Char(
+        help="Registry repository of the image; when set, step 1 checks that the tag exists."
+    )
+    ingress_url = fields.Char(
+        string="Ingress URL", help="Base URL of the app; filled from DigitalOcean's live URL."
+    )
+    health_path = fields.Char(default="/api/v1/health", required=True)
+    endpoint_check_ids = fields.One2many(
+        "do.app.endpoint.check", "app_id", string="Endpoint Checks"
+    )
+    budget_step1 = fields.Integer(string="Update Spec (s)", default=SOP_STEP_BUDGETS[1])
+    budget_step2 = fields.Integer(string="Apply Spec (s)", default=SOP_STEP_BUDGETS[2])
+    budget_step3 = fields.Integer(string="Create Deployment (s)", default=SOP_STEP_BUDGETS[3])
+    budget_step4 = fields.Integer(string="Build and Deploy (s)", default=SOP_STEP_BUDGETS[4])
+    budget_step5 = fields.Integer(string="Health Check (s)", default=SOP_STEP_BUDGETS[5])
+    budget_step6 = fields.Integer(string="Traffic Switch (s)", default=SOP_STEP_BUDGETS[6])
+    budget_step7 = fields.Integer(string="Post-Validation (s)", default=SOP_STEP_BUDGETS[7])
+    budget_step8 = fields.Integer(string="Update Task (s)", default=SOP_STEP_BUDGETS[8])
+    deploy_timeout = fields.Integer(
+        string="Deploy Timeout (s)",
+        default=SOP_DEPLOY_TIMEOUT,
+        help="Longest wait for DigitalOcean to reach ACTIVE before DEPLOY_TIMEOUT.",
+    )
+    deployed_stage_id = fields.Many2one(
+        "project.task.type", help="Task stage set after a success."
+    )
+    incident_project_id = fields.Many2one(
+        "project.project", help="Receives rollback incidents."
+    )
+    webhook_secret = fields.Char(groups="do_deploy.group_do_deploy_manager", copy=False)
+    live_version = fields.Char(readonly=True, copy=False)
+    deployment_ids = fields.One2many("do.deployment", "app_id", string="Deployments")
+    deployment_count = fields.Integer(compute="_compute_deployment_stats")
+    last_deployment_id = fields.Many2one("do.deployment", compute="_compute_deployment_stats")
+    color = fields.Integer()
+    active = fields.Boolean(default=True)
+
+    _do_app_id_uniq = models.Constraint(
+        "UNIQUE(account_id, do_app_id)", "This DigitalOcean app is already configured."
+    )
+
+    @api.depends("deployment_ids")
+    def _compute_deployment_stats(self):
+        Deployment = self.env["do.deployment"]
+        stats = {
+            app.id: (count, last_id)
+            for app, count, last_id in Deployment._read_group(
+                [("app_id", "in", self.ids)], ["app_id"], ["__count", "id:max"]
+            )
+        }
+        for app in self:
+            count, last_id = stats.get(app.id, (0, False))
+            app.deployment_count = count
+            app.last_deployment_id = Deployment.browse(last_id)
+
+    def _get_components(self):
+        self.ensure_one()
+        names = [name.strip() for name in (self.component_names or "").split(",")]
+        return [name for name in names if name] or None
+
+    def _get_step_budget(self, number):
+        """Seconds allowed for SOP step ``number`` (1-8) on this app."""
+        self.ensure_one()
+        return self[f"budget_step{number}"] or SOP_STEP_BUDGETS[number]
+
+    def _get_endpoint_checks(self):
+        self.ensure_one()
+        if self.endpoint_check_ids:
+            return [check._to_check() for check in self.endpoint_check_ids]
+        return [dict(check) for check in DEFAULT_ENDPOINT_CHECKS]
+
+    def action_view_deployments(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Deployments"),
+            "res_model": "do.deployment",
+            "view_mode": "list,form",
+            "domain": [("app_id", "=", self.id)],
+            "context": {"default_app_id": self.id},
+        }

@@ -1,0 +1,88 @@
+from odoo import api, fields, models
+
+LOG_LIMIT = 64 * 1024
+
+DEPLOY_STEPS = [
+    # (code, name, SOP step number whose budget applies)
+    ("update_spec", "Update app spec", 1),
+    ("apply_spec", "Apply app spec", 2),
+    ("create_deployment", "Create deployment", 3),
+    ("monitor", "Monitor deployment", 4),
+    ("health_check", "Health check", 5),
+    ("traffic_switch", "Traffic switch", 6),
+    ("validate", "Post-deployment validation", 7),
+    ("update_task", "Update task", 8),
+]
+ROLLBACK_STEPS = [
+    ("rb_validate", "Validate rollback", 3),
+    ("rb_create", "Roll back", 3),
+    ("rb_monitor", "Wait for rollback", 4),
+    ("rb_health_check", "Rollback health check", 5),
+    ("rb_commit", "Commit rollback", 6),
+]
+STEP_SOP_NUMBER = {code: number for code, _name, number in DEPLOY_STEPS + ROLLBACK_STEPS}
+FINISHED_STEP_STATES = ("done", "warning", "skipped")
+
+
+class DoDeploymentStep(models.Model):
+    """One step of one deployment, created up front so the whole plan is visible.
+
+    Besides timing and outcome, a step keeps the structured facts the pipeline
+    needs to resume after a crash (``data``: intents, DigitalOcean ids, check
+    results) and a capped, redacted log.
+    """
+
+    _name = "do.deployment.step"
+    _description = "Deployment Step"
+    _order = "deployment_id, sequence, id"
+
+    deployment_id = fields.Many2one("do.deployment", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="deployment_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    code = fields.Selection(
+        [(code, name) for code, name, _number in DEPLOY_STEPS + ROLLBACK_STEPS], required=True
+    )
+    name = fields.Char(required=True)
+    state = fields.Selection(
+        [
+            ("pending", "Pending"),
+            ("running", "Running"),
+            ("done", "Done"),
+            ("warning", "Done with warning"),
+            ("failed", "Failed"),
+            ("skipped", "Skipped"),
+        ],
+        required=True,
+        default="pending",
+    )
+    start_date = fields.Datetime()
+    end_date = fields.Datetime()
+    duration = fields.Float(help="Seconds from start to end.", aggregator="avg")
+    budget = fields.Integer(help="Expected seconds (SOP table or the app's override).")
+    over_budget = fields.Boolean()
+    error_code_id = fields.Many2one("do.error.code", ondelete="restrict", index=True)
+    error_message = fields.Text()
+    mitigation = fields.Text(related="error_code_id.mitigation")
+    log = fields.Text(help="Redacted, capped to the last 64 KB.")
+    data = fields.Json(help="Structured facts of the step (ids, check results, intents).")
+    attempt = fields.Integer(default=0, help="Actions run for this step (polls included).")
+
+    @api.depends("name", "state")
+    def _compute_display_name(self):
+        for step in self:
+            step.display_name = f"{step.sequence}. {step.name}"
+
+    def _append_log(self, message):
+        """Append a redacted, timestamped line, keeping the last LOG_LIMIT characters."""
+        self.ensure_one()
+        account = self.deployment_id.app_id.account_id
+        stamp = fields.Datetime.now().strftime("%H:%M:%S")
+        text = (self.log or "") + f"{stamp} {account._redact(message)}\n"
+        if len(text) > LOG_LIMIT:
+            text = "[...]\n" + text[-(LOG_LIMIT - 6):]
+        self.log = text
+
+    def _update_data(self, **values):
+        """Merge ``values`` into ``data`` (Json fields must be reassigned, not mutated)."""
+        self.ensure_one()
+        self.data = {**(self.data or {}), **values}

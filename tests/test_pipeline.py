@@ -1,0 +1,271 @@
+from unittest.mock import patch
+
+from psycopg2.errors import UniqueViolation
+
+from odoo import fields
+from odoo.tests import RecordCapturer, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.do_deploy.models import do_deployment
+from odoo.addons.do_deploy.models.do_deployment import DoDeployment, poll_interval
+
+from .common import DeployCommon
+
+
+@tagged("post_install", "-at_install")
+class TestPipeline(DeployCommon):
+    def test_full_successful_run(self):
+        before = self.sim.stats()["requests"]
+        deployment = self.deploy("v1.1.0")
+        self.assertEqual(deployment.state, "queued")
+        self.assertEqual(len(deployment.step_ids), 8)
+        self.assertTrue(deployment.name.startswith("DEP/"))
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(deployment.progress, 100.0)
+        self.assertEqual(set(deployment.step_ids.mapped("state")), {"done"})
+        self.assertTrue(deployment.do_deployment_id)
+        self.assertTrue(deployment.previous_do_deployment_id)
+        self.assertEqual(deployment.previous_version, "v1.0.0")
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+        self.assertGreaterEqual(deployment.duration, 0.0)
+        for step in deployment.step_ids:
+            self.assertTrue(step.start_date and step.end_date, step.name)
+            self.assertGreater(step.budget, 0)
+        # The PUT created the deployment; step 3 adopted it: one new DO deployment.
+        self.assertEqual(len(self.sim_deployments(self.staging)), 2)
+        self.assertIn("Adopted", self.step(deployment, "create_deployment").log)
+        traffic = self.step(deployment, "traffic_switch").data
+        self.assertTrue(traffic["served"]["ok"])
+        self.assertTrue(traffic["tls"]["skipped"])
+        self.assertEqual(len(self.step(deployment, "validate").data["results"]), 3)
+        # Step 8: stage, facts and chatter on the task.
+        self.assertEqual(self.task.stage_id, self.stage_deployed)
+        self.assertEqual(self.task.deployed_version, "v1.1.0")
+        self.assertEqual(self.task.deployed_by, self.manager)
+        self.assertEqual(self.task.deploy_state, "deployed")
+        self.assertEqual(self.task.last_deployment_id, deployment)
+        self.assertTrue(any("v1.1.0" in (m.body or "") for m in self.task.message_ids))
+        self.assertLessEqual(self.sim.stats()["requests"] - before, 12)
+
+    def test_redeploy_same_spec_creates_one_deployment(self):
+        """The PUT of an unchanged spec deploys nothing: step 3 creates the deployment."""
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+        self.assertEqual(len(self.sim_deployments(self.staging)), 3)
+        self.assertFalse(self.step(deployment, "apply_spec").data["applied"])
+        self.assertIn("Created deployment", self.step(deployment, "create_deployment").log)
+
+    def test_poll_interval_adapts_to_phase(self):
+        self.assertEqual(poll_interval("DEPLOYING", 100, 390), 5.0)
+        self.assertEqual(poll_interval("BUILDING", 0, 390), 30.0)
+        self.assertEqual(poll_interval("BUILDING", 370, 390), 10.0)
+        self.assertEqual(poll_interval("BUILDING", 389, 390), 5.0)
+        self.assertEqual(poll_interval("BUILDING", 420, 390), 15.0)
+        self.assertEqual(poll_interval("BUILDING", 600, 390), 30.0)
+        self.assertEqual(poll_interval("BUILDING", 4, None), 5.0)
+        self.assertEqual(poll_interval("BUILDING", 40, None), 20.0)
+        # 6.5-minute build expected: polls sparse first, dense at the end.
+        elapsed, polls = 0.0, 0
+        while elapsed < 390:
+            elapsed += poll_interval("BUILDING", elapsed, 390)
+            polls += 1
+        self.assertLessEqual(polls, 18)
+        self.assertLess(elapsed - 390, 10)
+
+    def test_build_polling_and_expected_duration_from_history(self):
+        app = self._create_app("odoo-slow", "staging", build_seconds=60, deploy_seconds=20)
+        first = self.deploy("v1.1.0", app=app)
+        self.run_until_idle()
+        self.assertEqual(first.state, "done")
+        monitor = self.step(first, "monitor")
+        self.assertEqual(monitor.data["active_after"], 80)
+        self.assertGreater(monitor.data["polls"], 1)
+        self.assertIn("Phase PENDING_BUILD", monitor.log)
+        second = self.deploy("v1.2.0", app=app)
+        self.run_until_idle()
+        self.assertEqual(self.step(second, "monitor").data["expected_seconds"], 80)
+
+    def test_second_deployment_of_an_app_waits(self):
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=30)
+        first = self.deploy("v1.1.0")
+        second = self.deploy("v1.2.0")
+        self.assertTrue(any("Queued behind" in (m.body or "") for m in second.message_ids))
+        other = self.deploy("v1.1.0", app=self.production)
+        self.run_cron()
+        self.assertEqual(first.state, "running")
+        self.assertEqual(second.state, "queued")
+        self.assertEqual(other.state, "done", "other apps are not blocked")
+        self.run_until_idle()
+        self.assertEqual((first | second | other).mapped("state"), ["done"] * 3)
+        self.assertLessEqual(first.end_date, second.start_date)
+        self.assertEqual(self.staging.live_version, "v1.2.0")
+
+    def test_database_allows_one_running_deployment_per_app(self):
+        first, second = self.deploy("v1.1.0"), self.deploy("v1.2.0")
+        first.sudo().write({"state": "running"})
+        with mute_logger("odoo.sql_db"), self.assertRaises(UniqueViolation), \
+                self.env.cr.savepoint():
+            second.sudo().write({"state": "running"})
+            second.flush_recordset()
+
+    def test_crash_between_update_and_commit(self):
+        """The PUT reached DigitalOcean but its result was never committed."""
+        deployment = self.deploy("v1.1.0")
+        count = len(self.sim_deployments(self.staging))
+        original = DoDeployment._store_applied
+        calls = []
+
+        def crash_once(record, step, created):
+            calls.append(created)
+            if len(calls) == 1:
+                raise RuntimeError("worker killed")
+            return original(record, step, created)
+
+        with patch.object(DoDeployment, "_store_applied", crash_once), \
+                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+            self.run_cron()  # steps 1 and 2: PUT, then the crash
+            apply_step = self.step(deployment, "apply_spec")
+            self.assertEqual(apply_step.state, "running")
+            self.assertTrue(apply_step.data.get("intent_at"))
+            self.assertNotIn("applied", apply_step.data)
+            self.assertIn("worker killed", apply_step.log)
+            self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertIn("not sending it again", self.step(deployment, "apply_spec").log)
+        self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
+
+    def test_crash_between_create_deployment_and_commit(self):
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        deployment = self.deploy("v1.1.0")  # unchanged spec: step 3 creates the deployment
+        count = len(self.sim_deployments(self.staging))
+        original = DoDeployment._store_created_deployment
+        calls = []
+
+        def crash_once(record, step, deployment_id):
+            calls.append(deployment_id)
+            if len(calls) == 1:
+                raise RuntimeError("database restarted")
+            return original(record, step, deployment_id)
+
+        with patch.object(DoDeployment, "_store_created_deployment", crash_once), \
+                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+            self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(len(calls), 1)
+        self.assertIn("adopted deployment", self.step(deployment, "create_deployment").log)
+        self.assertEqual(deployment.do_deployment_id, calls[0])
+        self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
+
+    def test_crash_after_intent_before_call(self):
+        """Killed after committing the intent, before the PUT: the PUT is sent on resume."""
+        deployment = self.deploy("v1.1.0")
+        count = len(self.sim_deployments(self.staging))
+        original = DoDeployment._commit_intent
+        calls = []
+
+        def die_after_intent(record, step, **intent):
+            original(record, step, **intent)
+            calls.append(step.code)
+            if len(calls) == 1:
+                raise RuntimeError("killed")
+
+        with patch.object(DoDeployment, "_commit_intent", die_after_intent), \
+                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+            self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+        self.assertIn("had not reached", self.step(deployment, "apply_spec").log)
+        self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
+
+    def test_maybe_created_update_is_not_sent_twice(self):
+        """A 500 after DigitalOcean applied the update: the app is read, not updated again."""
+        deployment = self.deploy("v1.1.0")
+        count = len(self.sim_deployments(self.staging))
+        self.sim.set_scenario("server-error", operation="apps_update", apply=True, count=10)
+        self.run_cron()
+        self.sim.set_scenario(None)
+        self.assertIn("may have been applied", self.step(deployment, "apply_spec").log)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
+
+    def test_rate_limit_is_retried(self):
+        deployment = self.deploy("v1.1.0")
+        self.sim.set_scenario("rate-limit-burst", count=4, retry_after=0)
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertEqual(step.state, "running")
+        self.assertIn("RATE_LIMIT_EXCEEDED", step.log)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+
+    def test_watchdog_fails_a_stuck_monitor(self):
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=3600)
+        deployment = self.deploy("v1.1.0")
+        for _run in range(4):
+            self.run_cron()
+            self.make_due()
+        self.assertEqual(deployment.current_step_id.code, "monitor")
+        self.age(deployment, self.staging.deploy_timeout + 1)
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=0)
+        self.run_until_idle()
+        self.assertStepFailed(deployment, "monitor", "DEPLOY_TIMEOUT")
+        self.assertIn("Canceled the deployment", self.step(deployment, "monitor").log)
+        self.assertEqual(deployment.state, "rolled_back")
+
+    def test_watchdog_fails_a_step_that_keeps_crashing(self):
+        deployment = self.deploy("v1.1.0")
+        with patch.object(DoDeployment, "_step_health_check", side_effect=RuntimeError("bug")), \
+                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+            for _run in range(8):
+                self.run_cron()
+                self.make_due()
+            self.assertEqual(deployment.current_step_id.code, "health_check")
+            self.assertEqual(deployment.state, "running")
+            self.age(deployment, 3600)
+            self.make_due()
+            self.run_cron()
+        self.assertStepFailed(deployment, "health_check", "DEPLOY_TIMEOUT")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "rolled_back")
+
+    def test_cron_rearms_itself_and_waits_between_polls(self):
+        """With a run length, the cron sleeps until the next poll instead of re-running."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "50")
+        app = self._create_app("odoo-wait", "staging", build_seconds=20, deploy_seconds=0)
+        deployment = self.deploy("v1.1.0", app=app)
+        waits = []
+
+        def fake_wait(record, seconds):
+            waits.append(seconds)
+            self.sim.clock.advance(seconds)
+            record.search([("state", "=", "running")]).write(
+                {"next_poll_at": do_deployment.fields.Datetime.now()})
+
+        with patch.object(DoDeployment, "_cron_wait", fake_wait):
+            self.run_cron()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertTrue(waits)
+        self.assertTrue(all(0 < wait <= 30 for wait in waits), waits)
+
+    def test_start_and_polls_trigger_the_cron(self):
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        with RecordCapturer(Trigger, [("cron_id", "=", self.cron.id)]) as capture:
+            deployment = self.deploy("v1.1.0")
+        self.assertTrue(capture.records)
+        self.assertLessEqual(max(capture.records.mapped("call_at")), fields.Datetime.now())
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=300)
+        with RecordCapturer(Trigger, [("cron_id", "=", self.cron.id)]) as capture:
+            self.run_cron()
+        self.assertEqual(deployment.current_step_id.code, "monitor")
+        # The next poll is in 30 s; a run may wait 0 s here: re-armed for that time.
+        self.assertEqual(capture.records[-1:].call_at, deployment.next_poll_at)
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "50")
+        with RecordCapturer(Trigger, [("cron_id", "=", self.cron.id)]) as capture:
+            self.env["do.deployment"]._rearm(50.0)
+        # Within a run's length: re-armed for now, the next run waits inside.
+        self.assertLessEqual(capture.records.call_at, fields.Datetime.now())

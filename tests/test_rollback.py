@@ -1,0 +1,127 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import DeployCommon
+
+
+@tagged("post_install", "-at_install")
+class TestRollback(DeployCommon):
+    def test_automatic_rollback_and_incident(self):
+        self.task.message_subscribe(partner_ids=self.user.partner_id.ids)
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "rolled_back")
+        rollback = deployment.rollback_id
+        self.assertEqual(rollback.kind, "rollback")
+        self.assertEqual(rollback.rollback_of_id, deployment)
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(rollback.step_ids.mapped("code"), [
+            "rb_validate", "rb_create", "rb_monitor", "rb_health_check", "rb_commit"])
+        self.assertEqual(set(rollback.step_ids.mapped("state")), {"done"})
+        # DigitalOcean: the rollback deployment serves, the app is unpinned, v1.0.0 is live.
+        app = self.sim.get_app(self.staging.do_app_id)
+        self.assertEqual(app["active_deployment"]["id"], rollback.do_deployment_id)
+        self.assertNotIn("pinned_deployment", app)
+        self.assertEqual(self.staging.live_version, "v1.0.0")
+        # The SOP's five rollback success criteria, recorded.
+        criteria = self.step(rollback, "rb_commit").data["criteria"]
+        self.assertEqual(criteria, {
+            "previous_deployment_active": True, "health_check_passed": True,
+            "traffic_on_previous_version": True, "incident_created": True,
+            "stakeholders_notified": True})
+        self.assertEqual(rollback.rollback_criteria, criteria)
+        # The incident task.
+        incident = deployment.incident_task_id
+        self.assertEqual(incident, rollback.incident_task_id)
+        self.assertEqual(incident.project_id, self.incident_project)
+        self.assertEqual(sorted(incident.tag_ids.mapped("name")),
+                         ["incident", "rollback", "staging"])
+        self.assertIn("HEALTH_CHECK_FAIL", incident.description)
+        self.assertIn(deployment.error_code_id.mitigation, incident.description)
+        self.assertIn("Roll back: done", incident.description)
+        self.assertIn(self.manager.partner_id, incident.message_partner_ids)
+        self.assertIn(self.user.partner_id, incident.message_partner_ids)
+        self.assertEqual(self.task.deploy_state, "rolled_back")
+        self.assertTrue(any("INCIDENT" in (m.body or "") for m in self.task.message_ids))
+
+    def test_manual_rollback(self):
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+        with self.assertRaises(AccessError):
+            deployment.with_user(self.user).action_rollback()
+        action = deployment.with_user(self.manager).action_rollback(reason="Customer bug")
+        rollback = self.env["do.deployment"].browse(action["res_id"])
+        self.assertEqual(rollback.state, "queued")
+        self.assertEqual(rollback.rollback_reason, "Customer bug")
+        self.assertEqual(rollback.requested_by_id, self.manager)
+        self.run_until_idle()
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(deployment.state, "rolled_back")
+        self.assertEqual(deployment.rollback_id, rollback)
+        self.assertEqual(self.staging.live_version, "v1.0.0")
+        self.assertTrue(rollback.incident_task_id)
+        with self.assertRaises(UserError):
+            deployment.with_user(self.manager).action_rollback()
+
+    def test_manual_rollback_needs_a_previous_deployment(self):
+        deployment = self.deploy("v1.1.0", start=False)
+        with self.assertRaises(UserError):
+            deployment.action_rollback()
+
+    def test_failed_rollback_is_reverted_with_critical_incident(self):
+        # The previous version turns unhealthy too: the rollback cannot succeed.
+        self.sim.set_scenario("health-fail-always", tag="v1.0.0")
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        rollback = deployment.rollback_id
+        self.assertStepFailed(rollback, "rb_health_check", "HEALTH_CHECK_FAIL")
+        self.assertEqual(rollback.state, "failed")
+        self.assertEqual(deployment.state, "failed")
+        self.assertNotIn("pinned_deployment", self.sim.get_app(self.staging.do_app_id))
+        self.assertTrue(any("reverted" in (m.body or "") for m in rollback.message_ids))
+        incident = deployment.incident_task_id
+        self.assertIn("Rollback failed", incident.name)
+        self.assertIn("critical", incident.description)
+        criteria = rollback.rollback_criteria
+        self.assertFalse(criteria["health_check_passed"])
+        self.assertTrue(criteria["incident_created"] and criteria["stakeholders_notified"])
+        self.assertEqual(self.step(rollback, "rb_health_check").data["criteria"], criteria)
+
+    def test_incident_without_incident_project(self):
+        self.staging.incident_project_id = False
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "rolled_back")
+        self.assertFalse(deployment.incident_task_id)
+        self.assertFalse(deployment.rollback_id.rollback_criteria["incident_created"])
+        self.assertTrue(any("No incident project" in (m.body or "")
+                            for m in self.task.message_ids))
+
+    def test_rollback_refused_by_digitalocean(self):
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=30)
+        deployment = self.deploy("v1.4.0--build-fail")
+        self.run_cron()
+        self.assertEqual(deployment.current_step_id.code, "monitor")
+        self.sim.set_scenario("quota", app_id=self.staging.do_app_id)
+        self.run_until_idle()
+        rollback = deployment.rollback_id
+        self.assertEqual(rollback.state, "failed")
+        self.assertEqual(self.step(rollback, "rb_create").state, "failed")
+        self.assertEqual(deployment.state, "failed")
+        self.assertTrue(deployment.incident_task_id)
+
+    def test_retry_after_a_failure(self):
+        self.account.token = "dop_v1_wrong"
+        failed = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(failed.state, "failed")
+        self.account.token = self.sim_token
+        action = failed.with_user(self.user).action_retry()
+        retry = self.env["do.deployment"].browse(action["res_id"])
+        self.assertEqual((retry.state, retry.image_tag, retry.app_id),
+                         ("queued", "v1.1.0", self.staging))
+        self.run_until_idle()
+        self.assertEqual(retry.state, "done")
+        with self.assertRaises(UserError):
+            retry.action_retry()

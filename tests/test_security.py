@@ -1,0 +1,114 @@
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import new_test_user, tagged
+
+from .common import DeployCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSecurity(DeployCommon):
+    def test_user_deploys_to_staging_not_production(self):
+        deployment = self.deploy("v1.1.0", user=self.user)
+        self.assertEqual(deployment.state, "queued")
+        self.assertEqual(deployment.requested_by_id, self.user)
+        count = self.env["do.deployment"].search_count([])
+        with self.assertRaisesRegex(AccessError, "Deployment Manager"):
+            self.deploy("v1.1.0", app=self.production, user=self.user)
+        self.assertEqual(self.env["do.deployment"].search_count([]), count)
+        self.assertEqual(self.deploy("v1.1.0", app=self.production).state, "queued")
+
+    def test_user_reads_history_but_not_tokens(self):
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        as_user = deployment.with_user(self.user)
+        self.assertEqual(as_user.state, "done")
+        self.assertEqual(len(as_user.step_ids.read(["state", "log", "data"])), 8)
+        self.assertEqual(self.account.with_user(self.user).name, "Simulator")
+        with self.assertRaises(AccessError):
+            self.account.with_user(self.user).read(["token"])
+        with self.assertRaises(AccessError):
+            self.staging.with_user(self.user).write({"budget_step4": 1})
+        with self.assertRaises(AccessError):
+            as_user.write({"state": "done"})
+        with self.assertRaises(AccessError):
+            as_user.step_ids[0].write({"state": "failed"})
+        self.assertEqual(self.account.with_user(self.manager).token, self.account.token)
+
+    def test_plain_user_has_no_access(self):
+        deployment = self.deploy("v1.1.0")
+        with self.assertRaises(AccessError):
+            deployment.with_user(self.plain).read(["state"])
+        with self.assertRaises(AccessError):
+            self.deploy("v1.1.0", user=self.plain)
+        with self.assertRaises(AccessError):
+            self.staging.with_user(self.plain).read(["name"])
+        # The task form still works for people without deployment rights.
+        self.assertEqual(self.task.with_user(self.plain).read(["deploy_state"])[0][
+            "deploy_state"], "deploying")
+
+    def test_token_never_in_logs_or_chatter(self):
+        self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        token = self.account.token
+        logs = " ".join(self.env["do.deployment.step"].search([]).mapped(
+            lambda s: (s.log or "") + str(s.data or "") + (s.error_message or "")))
+        self.assertTrue(logs)
+        self.assertNotIn(token, logs)
+        bodies = " ".join(self.env["mail.message"].search([]).mapped(lambda m: m.body or ""))
+        self.assertNotIn(token, bodies)
+
+    def test_multi_company(self):
+        other_company = self.env["res.company"].create({"name": "Other Co"})
+        other_account = self.env["do.account"].create({
+            "name": "Other", "backend": "simulator", "api_url": self.server.url,
+            "token": "dop_v1_other", "company_id": other_company.id})
+        other_app = self.env["do.app"].create({
+            "name": "other-app", "account_id": other_account.id, "do_app_id": "x"})
+        other = self.env["do.deployment"].create({"app_id": other_app.id, "image_tag": "v1"})
+        self.assertEqual(other.company_id, other_company)
+        Deployment = self.env["do.deployment"].with_user(self.manager)
+        self.assertNotIn(other, Deployment.search([]))
+        with self.assertRaises(AccessError):
+            other.with_user(self.manager).read(["state"])
+        with self.assertRaises(AccessError):
+            other_app.with_user(self.manager).read(["name"])
+        both = new_test_user(self.env, "both", groups="do_deploy.group_do_deploy_manager",
+                             company_ids=[(6, 0, (self.env.company | other_company).ids)])
+        self.assertIn(other, self.env["do.deployment"].with_user(both).with_context(
+            allowed_company_ids=(self.env.company | other_company).ids).search([]))
+
+    def test_bad_input(self):
+        Deployment = self.env["do.deployment"].with_user(self.manager)
+        count = Deployment.search_count([])
+        cases = [
+            ({"app_id": 999999, "image_tag": "v1.1.0"}, "APP_NOT_FOUND"),
+            ({"app_id": False, "image_tag": "v1.1.0"}, "APP_NOT_FOUND"),
+            ({"app_id": self.staging.id, "image_tag": ""}, "IMAGE_TAG_MISSING"),
+            ({"app_id": self.staging.id}, "IMAGE_TAG_MISSING"),
+            ({"app_id": self.staging.id, "image_tag": "bad tag!"}, "IMAGE_TAG_MISSING"),
+            ({"app_id": self.staging.id, "image_tag": "-x"}, "IMAGE_TAG_MISSING"),
+            ({"app_id": self.staging.id, "image_tag": "v1", "task_id": 999999},
+             "TASK_NOT_FOUND"),
+        ]
+        for vals, code in cases:
+            with self.subTest(vals=vals), self.assertRaisesRegex(ValidationError, code):
+                Deployment.create(vals)
+        self.assertEqual(Deployment.search_count([]), count)
+        self.assertEqual(self.env["do.deployment.step"].search_count(
+            [("deployment_id", "not in", Deployment.search([]).ids)]), 0)
+
+    def test_deploy_to_busy_app_is_queued(self):
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=30)
+        first = self.deploy("v1.1.0", user=self.user)
+        self.run_cron()
+        second = self.deploy("v1.2.0", user=self.user)
+        self.assertEqual(second.state, "queued")
+        self.assertTrue(any(first.name in (m.body or "") for m in second.message_ids))
+        self.run_until_idle()
+        self.assertEqual(second.state, "done")
+
+    def test_cancel_before_the_app_changes(self):
+        deployment = self.deploy("v1.1.0", user=self.user)
+        deployment.with_user(self.user).action_cancel()
+        self.assertEqual(deployment.state, "canceled")
+        self.assertEqual(set(deployment.step_ids.mapped("state")), {"skipped"})
+        self.assertEqual(len(self.sim_deployments(self.staging)), 1)
