@@ -1,10 +1,9 @@
 import hashlib
 import json
 import logging
-import re
 import statistics
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
@@ -14,6 +13,16 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import appspec, checks
+from ..engine.deployment import (
+    FAILED_PHASES,
+    SOP_EXPECTED_SECONDS,
+    deployment_seconds,
+    expected_seconds,
+    failure_error,
+    poll_interval,
+    spec_version,
+    timeout_error,
+)
 from ..engine.errors import DeployError
 from .do_deployment_step import (
     DEPLOY_STEPS,
@@ -35,101 +44,14 @@ PIPELINE_FIELDS = frozenset({
 
 # Cron run: how long one run may keep polling its in-flight deployments.
 CRON_RUN_SECONDS = 50.0
-# Polling of a DigitalOcean deployment, in seconds.
-MIN_POLL = 5.0
-MAX_POLL = 30.0
-DEPLOYING_POLL = 5.0
-# SOP-DEPLOY-001 benchmarks: build and deploy take ~6.5 min. The expectation for an
-# app with no history, so that a typical build is polled often only near its end.
-SOP_EXPECTED_SECONDS = 390.0
 HEALTH_RETRY = 10.0
 RETRY_DELAY = 10.0
 # A step that committed an intent owns its deployment this long (crash recovery delay).
 INTENT_LEASE = 30.0
-BUILD_PHASES = ("UNKNOWN", "PENDING_BUILD", "BUILDING")
-DEPLOY_PHASES = ("PENDING_DEPLOY", "DEPLOYING")
-FAILED_PHASES = ("ERROR", "CANCELED", "SUPERSEDED")
-ZERO_TIME = "0001-01-01T00:00:00Z"
-# DigitalOcean reason codes of a failed progress step -> SOP code.
-REASON_CODES = {
-    "ImagePullFailed": "IMAGE_PULL_FAILURE",
-    "BuildJobExitNonZero": "BUILD_FAILED",
-    "DeployContainerExitNonZero": "DEPLOY_ERROR",
-    "DeployContainerHealthChecksFailed": "HEALTH_CHECK_TIMEOUT",
-}
-_GO_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_GO_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 class _LockLost(Exception):
     """Another worker took the deployment while an intent was being committed."""
-
-
-def _parse_time(value):
-    """A DigitalOcean RFC 3339 time as an epoch float; None for empty or zero times."""
-    if not value or value == ZERO_TIME:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _parse_duration(value):
-    """Seconds of a Go duration string ("6m30s", "390s"); None when unreadable."""
-    parts = _GO_DURATION_RE.findall(value or "")
-    if not parts:
-        return None
-    return sum(float(number) * _GO_DURATION_UNITS[unit] for number, unit in parts)
-
-
-def _deployment_seconds(deployment):
-    """How long a finished DigitalOcean deployment took from creation to ACTIVE."""
-    timing = deployment.get("timing") or {}
-    build, deploy = _parse_duration(timing.get("build_total")), _parse_duration(
-        timing.get("deploying"))
-    if build is not None and deploy is not None:
-        return build + deploy
-    created = _parse_time(deployment.get("created_at"))
-    ends = [_parse_time(step.get("ended_at"))
-            for step in (deployment.get("progress") or {}).get("steps") or []]
-    ends = [end for end in ends if end]
-    if created and ends:
-        return max(ends) - created
-    return None
-
-
-def spec_version(spec):
-    """The version a spec deploys: DO_DEPLOY_VERSION of its first image component,
-    else that component's image tag (what the ingress reports as its version)."""
-    for key, _kind in appspec.COMPUTE_KINDS:
-        for component in (spec or {}).get(key) or []:
-            if not isinstance(component, dict) or not isinstance(component.get("image"), dict):
-                continue
-            for env in component.get("envs") or []:
-                if isinstance(env, dict) and env.get("key") == appspec.VERSION_ENV:
-                    return env.get("value")
-            return component["image"].get("tag")
-    return None
-
-
-def poll_interval(phase, elapsed, expected=None):
-    """Seconds until the next poll of a DigitalOcean deployment.
-
-    Deploying phases are short: poll every few seconds. While building, poll
-    rarely when the end is far, and often when it is near: half of the time
-    left until the expected end (from the app's earlier builds), within
-    [MIN_POLL, MAX_POLL]. Without an expectation the interval grows with the
-    elapsed time, so a long build costs few API calls.
-    """
-    if phase in DEPLOY_PHASES:
-        return DEPLOYING_POLL
-    if expected:
-        left = expected - elapsed
-        gap = left / 2 if left > 0 else -left / 2
-    else:
-        gap = elapsed / 2
-    return min(MAX_POLL, max(MIN_POLL, gap))
 
 
 class DoDeployment(models.Model):
@@ -876,14 +798,7 @@ class DoDeployment(models.Model):
             history = client.list_deployments(self.app_id.do_app_id, per_page=5)
         except DeployError:
             return None
-        seconds = [
-            _deployment_seconds(deployment) for deployment in history
-            if deployment.get("id") != self.do_deployment_id
-            and deployment.get("phase") in ("ACTIVE", "SUPERSEDED")
-        ]
-        # An app's first deployment (made with the app) says nothing about builds.
-        seconds = [value for value in seconds if value]
-        return statistics.median(seconds) if seconds else None
+        return expected_seconds(history, exclude_id=self.do_deployment_id)
 
     # ------------------------------------------------------------------
     # Steps 1-8 (one short action each; None = done, a number = poll again)
@@ -1034,7 +949,7 @@ class DoDeployment(models.Model):
         elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
         step._update_data(phase=phase, progress=counts, polls=data.get("polls", 0) + 1)
         if phase == "ACTIVE":
-            step._update_data(active_after=_deployment_seconds(deployment) or elapsed)
+            step._update_data(active_after=deployment_seconds(deployment) or elapsed)
             return None
         if phase in FAILED_PHASES:
             raise self._deployment_failure(client, step, deployment)
@@ -1044,51 +959,24 @@ class DoDeployment(models.Model):
                 step._append_log("Canceled the deployment on DigitalOcean.")
             except DeployError as error:
                 step._append_log(f"Could not cancel the deployment: {error.code}.")
-            raise DeployError("DEPLOY_TIMEOUT", (
-                f"The deployment was still {phase} after {round(elapsed)} s "
-                f"(limit {self.app_id.deploy_timeout} s)."))
+            raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
         expected = data.get("expected_seconds") or min(
             SOP_EXPECTED_SECONDS, float(step.budget or SOP_EXPECTED_SECONDS))
         return poll_interval(phase, elapsed, expected)
 
     def _deployment_failure(self, client, step, deployment):
         """The SOP error of a failed DigitalOcean deployment, with its log on the step."""
-        phase = deployment["phase"]
-        failed = self._failed_progress_step(deployment.get("progress") or {})
-        if phase != "ERROR":
-            return DeployError("DEPLOY_ERROR", (
-                f"DigitalOcean {phase.lower()} the deployment before it became active."
-                if phase == "CANCELED" else
-                "Another deployment of the app superseded this one before it became active."))
-        reason = (failed or {}).get("reason") or {}
-        group = (failed or {}).get("group")
-        code = REASON_CODES.get(reason.get("code")) or (
-            "BUILD_FAILED" if group == "build" else "DEPLOY_ERROR")
-        component = (failed or {}).get("component_name")
-        log_type = "BUILD" if group == "build" else "DEPLOY"
-        try:
-            log = client.get_logs(self.app_id.do_app_id, self.do_deployment_id,
-                                  component=component, log_type=log_type)
-        except DeployError as error:
-            log = f"({log_type} log not available: {error.code})"
-        if log:
-            step._append_log(f"{log_type} log of {component or 'the app'}:\n{log}")
-        message = reason.get("message") or f"The deployment failed in {group or 'its rollout'}."
-        return DeployError(code, f"{component + ': ' if component else ''}{message}")
-
-    @staticmethod
-    def _failed_progress_step(progress):
-        """The deepest ERROR step of a deployment's progress, with its top-level group."""
-        def walk(steps, group):
-            for item in steps or []:
-                if item.get("status") != "ERROR":
-                    continue
-                found = walk(item.get("steps"), group or item.get("name"))
-                if found:
-                    return found
-                return {**item, "group": group or item.get("name")}
-            return None
-        return walk(progress.get("steps"), None)
+        error = failure_error(deployment)
+        component, log_type = error.details["component"], error.details["log_type"]
+        if log_type:
+            try:
+                log = client.get_logs(self.app_id.do_app_id, self.do_deployment_id,
+                                      component=component, log_type=log_type)
+            except DeployError as log_error:
+                log = f"({log_type} log not available: {log_error.code})"
+            if log:
+                step._append_log(f"{log_type} log of {component or 'the app'}:\n{log}")
+        return error
 
     def _step_health_check(self, step):
         """Step 5: one failure warns and retries; two consecutive fail the step."""

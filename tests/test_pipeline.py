@@ -7,7 +7,7 @@ from odoo.tests import RecordCapturer, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.do_deploy.models import do_deployment
-from odoo.addons.do_deploy.models.do_deployment import DoDeployment, poll_interval
+from odoo.addons.do_deploy.models.do_deployment import DoDeployment
 
 from .common import DeployCommon
 
@@ -58,23 +58,6 @@ class TestPipeline(DeployCommon):
         self.assertEqual(len(self.sim_deployments(self.staging)), 3)
         self.assertFalse(self.step(deployment, "apply_spec").data["applied"])
         self.assertIn("Created deployment", self.step(deployment, "create_deployment").log)
-
-    def test_poll_interval_adapts_to_phase(self):
-        self.assertEqual(poll_interval("DEPLOYING", 100, 390), 5.0)
-        self.assertEqual(poll_interval("BUILDING", 0, 390), 30.0)
-        self.assertEqual(poll_interval("BUILDING", 370, 390), 10.0)
-        self.assertEqual(poll_interval("BUILDING", 389, 390), 5.0)
-        self.assertEqual(poll_interval("BUILDING", 420, 390), 15.0)
-        self.assertEqual(poll_interval("BUILDING", 600, 390), 30.0)
-        self.assertEqual(poll_interval("BUILDING", 4, None), 5.0)
-        self.assertEqual(poll_interval("BUILDING", 40, None), 20.0)
-        # 6.5-minute build expected: polls sparse first, dense at the end.
-        elapsed, polls = 0.0, 0
-        while elapsed < 390:
-            elapsed += poll_interval("BUILDING", elapsed, 390)
-            polls += 1
-        self.assertLessEqual(polls, 18)
-        self.assertLess(elapsed - 390, 10)
 
     def test_build_polling_and_expected_duration_from_history(self):
         app = self._create_app("odoo-slow", "staging", build_seconds=60, deploy_seconds=20)
