@@ -20,9 +20,13 @@ from datetime import datetime
 from . import appspec
 from .errors import DeployError
 
-# Polling of a DigitalOcean deployment, in seconds.
+# Polling of a DigitalOcean deployment, in seconds. A rollout (DEPLOYING) of
+# App Platform lasts at least ~30 s, so a build polled at most every MAX_POLL
+# seconds cannot jump from BUILDING to ACTIVE unseen; long before the expected
+# end a build may be polled more rarely (MAX_EARLY_POLL).
 MIN_POLL = 5.0
 MAX_POLL = 30.0
+MAX_EARLY_POLL = 40.0
 DEPLOYING_POLL = 5.0
 # SOP-DEPLOY-001 benchmarks: build and deploy take ~6.5 min. The expectation for an
 # app with no history, so that a typical build is polled often only near its end.
@@ -105,18 +109,17 @@ def poll_interval(phase, elapsed, expected=None):
     Deploying phases are short: poll every few seconds. While building, poll
     rarely when the end is far, and often when it is near: half of the time
     left until the expected end (from the app's earlier builds), within
-    [MIN_POLL, MAX_POLL]. Past the expected end the interval grows again with
-    the overrun, so a build slower than usual does not cost a poll every few
-    seconds. Without an expectation the interval grows with the elapsed time.
+    [MIN_POLL, MAX_EARLY_POLL]. Past the expected end the interval grows again
+    with the overrun, so a build slower than usual does not cost a poll every
+    few seconds, but stays within MAX_POLL, as it does without an expectation
+    (then it grows with the elapsed time).
     """
     if phase in DEPLOY_PHASES:
         return DEPLOYING_POLL
-    if expected:
-        left = expected - elapsed
-        gap = left / 2 if left > 0 else -left / 2
-    else:
-        gap = elapsed / 2
-    return min(MAX_POLL, max(MIN_POLL, gap))
+    if expected and elapsed < expected:
+        return min(MAX_EARLY_POLL, max(MIN_POLL, (expected - elapsed) / 2))
+    gap = elapsed - expected if expected else elapsed
+    return min(MAX_POLL, max(MIN_POLL, gap / 2))
 
 
 def expected_seconds(history_deployments, exclude_id=None):

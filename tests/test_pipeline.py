@@ -6,6 +6,7 @@ from odoo import fields
 from odoo.tests import RecordCapturer, tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.do_deploy.engine.deployment import MAX_EARLY_POLL
 from odoo.addons.do_deploy.models import do_deployment
 from odoo.addons.do_deploy.models.do_deployment import DoDeployment
 
@@ -233,7 +234,7 @@ class TestPipeline(DeployCommon):
             self.run_cron()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         self.assertTrue(waits)
-        self.assertTrue(all(0 < wait <= 30 for wait in waits), waits)
+        self.assertTrue(all(0 < wait <= MAX_EARLY_POLL for wait in waits), waits)
 
     def test_start_and_polls_trigger_the_cron(self):
         Trigger = self.env["ir.cron.trigger"].sudo()

@@ -226,7 +226,7 @@ EXPECTED = [None, 0, 30, 60, 390, 1200]
 @pytest.mark.parametrize("phase", dep.BUILD_PHASES + dep.DEPLOY_PHASES)
 def test_poll_interval_is_bounded(phase, expected):
     for elapsed in ELAPSED:
-        assert dep.MIN_POLL <= dep.poll_interval(phase, elapsed, expected) <= dep.MAX_POLL
+        assert dep.MIN_POLL <= dep.poll_interval(phase, elapsed, expected) <= dep.MAX_EARLY_POLL
 
 
 @pytest.mark.parametrize("phase", dep.DEPLOY_PHASES)
@@ -238,8 +238,8 @@ def test_poll_interval_is_short_while_deploying(phase):
 
 def test_poll_interval_is_sparse_early_in_a_long_build():
     for elapsed in range(0, 300, 10):
-        assert dep.poll_interval("BUILDING", elapsed, 390) == dep.MAX_POLL
-    assert dep.poll_interval("PENDING_BUILD", 0, 1200) == dep.MAX_POLL
+        assert dep.poll_interval("BUILDING", elapsed, 390) == dep.MAX_EARLY_POLL
+    assert dep.poll_interval("PENDING_BUILD", 0, 1200) == dep.MAX_EARLY_POLL
     # Without history the interval grows with the time spent.
     assert dep.poll_interval("BUILDING", 10, None) == dep.MIN_POLL
     assert dep.poll_interval("BUILDING", 600, None) == dep.MAX_POLL
@@ -261,6 +261,17 @@ def test_polls_before_the_expected_end_never_overshoot_it_by_more_than_min_poll(
             elapsed += interval
         # Approaching the end, polls only get denser.
         assert intervals == sorted(intervals, reverse=True)
+
+
+@pytest.mark.parametrize("deploy_seconds", [30, 60, 120])
+def test_active_is_seen_within_ten_seconds_whatever_the_build_length(deploy_seconds):
+    """Step the policy over builds from 20 s to 20 min against a 390 s expectation."""
+    for build in range(20, 1200, 7):
+        elapsed, end = 0.0, build + deploy_seconds
+        while elapsed < end:
+            phase = "BUILDING" if elapsed < build else "DEPLOYING"
+            elapsed += dep.poll_interval(phase, elapsed, dep.SOP_EXPECTED_SECONDS)
+        assert elapsed - end <= 10, (build, deploy_seconds, elapsed - end)
 
 
 def test_poll_interval_backs_off_when_a_build_overruns_its_expectation():
@@ -307,10 +318,10 @@ def expectation_after(simulator, client, clock, make_app, timings):
 
 
 @pytest.mark.parametrize("history, max_polls", [
-    (([(BUILD, DEPLOY)] * 3, 390), 20),         # history says exactly what happens
+    (([(BUILD, DEPLOY)] * 3, 390), 16),         # history says exactly what happens
     (([(270, 30), (240, 60)], 300), 30),        # this build is slower than usual
     (([(450, 30), (420, 60)], 480), 20),        # this build is faster than usual
-    (([], None), 30),                           # no history: the SOP's 390 s
+    (([], None), 16),                           # no history: the SOP's 390 s
 ])
 def test_polling_a_390_second_deployment_costs_few_calls_and_sees_active_promptly(
         simulator, client, make_app, history, max_polls):
