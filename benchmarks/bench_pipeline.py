@@ -31,6 +31,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "dop_v1_simulator"
+API_KEY_SCRIPT = """
+from datetime import timedelta
+from odoo import fields
+key = env["res.users.apikeys"].with_user(env.ref("base.user_admin"))._generate(
+    None, "bench", fields.Datetime.now() + timedelta(days=1))
+env.cr.commit()
+print("BENCH_KEY=" + key)
+"""
 
 
 def free_port():
@@ -117,23 +125,26 @@ class Odoo:
                           "--http-interface=127.0.0.1", "--log-level=warn"]
         subprocess.run([*self.base_args, "-i", "do_deploy", "--stop-after-init"],
                        cwd=self.addons_dir, check=True)
+        shell = subprocess.run(
+            [sys.executable, "-m", "odoo", "shell", *self.base_args[4:], "--no-http"],
+            input=API_KEY_SCRIPT, text=True, capture_output=True, cwd=self.addons_dir, check=True)
+        self.key = next(line.split("=", 1)[1] for line in shell.stdout.splitlines()
+                        if line.startswith("BENCH_KEY="))
         self.process = subprocess.Popen(
             [*self.base_args, f"--http-port={self.port}", "--max-cron-threads=2",
              "--workers=0", f"--db-filter=^{db}$"], cwd=self.addons_dir)
         wait_for(f"{self.url}/web/health")
-        self.uid = self.rpc("common", "login", db, "admin", "admin")
 
-    def rpc(self, service, method, *args):
-        answer = http_json(f"{self.url}/jsonrpc", {
-            "jsonrpc": "2.0", "method": "call", "id": 1,
-            "params": {"service": service, "method": method, "args": list(args)}})
-        if answer.get("error"):
-            raise RuntimeError(json.dumps(answer["error"])[:2000])
-        return answer["result"]
-
-    def call(self, model, method, *args, **kwargs):
-        return self.rpc("object", "execute_kw", self.db, self.uid, "admin", model, method,
-                        list(args), kwargs)
+    def call(self, model, method, ids=None, **kwargs):
+        """One JSON-2 call (Odoo 19's external API) as admin."""
+        if ids is not None:
+            kwargs["ids"] = ids
+        request = urllib.request.Request(
+            f"{self.url}/json/2/{model}/{method}", data=json.dumps(kwargs).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}",
+                     "X-Odoo-Database": self.db})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
 
     def stop(self):
         self.process.terminate()
@@ -142,25 +153,25 @@ class Odoo:
 
 
 def setup_apps(odoo, simulator, count, build_seconds=0, deploy_seconds=0, *, prefix="bench"):
-    account = odoo.call("do.account", "create", {
+    [account] = odoo.call("do.account", "create", vals_list=[{
         "name": f"{prefix} simulator", "backend": "simulator", "api_url": simulator.url,
-        "token": TOKEN})
-    project = odoo.call("project.project", "create", {"name": f"{prefix} project"})
+        "token": TOKEN}])
+    [project] = odoo.call("project.project", "create", vals_list=[{"name": f"{prefix} project"}])
     apps, tasks = [], []
     for index in range(count):
         remote = simulator.create_app(f"{prefix}-{index}", build_seconds, deploy_seconds)
-        apps.append(odoo.call("do.app", "create", {
+        apps += odoo.call("do.app", "create", vals_list=[{
             "name": f"{prefix}-{index}", "account_id": account, "do_app_id": remote["id"],
-            "environment": "staging", "registry_repository": "odoo"}))
-        tasks.append(odoo.call("project.task", "create", {
-            "name": f"Ship {prefix} {index}", "project_id": project}))
+            "environment": "staging", "registry_repository": "odoo"}])
+        tasks += odoo.call("project.task", "create", vals_list=[{
+            "name": f"Ship {prefix} {index}", "project_id": project}])
     return apps, tasks
 
 
 def start(odoo, app, task, tag="v2.0.0"):
-    deployment = odoo.call("do.deployment", "create", {
-        "app_id": app, "task_id": task, "image_tag": tag})
-    odoo.call("do.deployment", "action_start", [deployment])
+    [deployment] = odoo.call("do.deployment", "create", vals_list=[{
+        "app_id": app, "task_id": task, "image_tag": tag}])
+    odoo.call("do.deployment", "action_start", ids=[deployment])
     return deployment
 
 
@@ -168,7 +179,7 @@ def wait_done(odoo, ids, timeout):
     """Poll the states until every deployment is final; return (elapsed, states)."""
     began = time.monotonic()
     while True:
-        rows = odoo.call("do.deployment", "read", ids, ["state"])
+        rows = odoo.call("do.deployment", "read", ids=ids, fields=["state"])
         states = {row["id"]: row["state"] for row in rows}
         if all(state in ("done", "failed", "rolled_back", "canceled")
                for state in states.values()):
@@ -218,8 +229,8 @@ def bench_long_build(odoo, build_seconds=360, deploy_seconds=30):
         seen_at = None
         deadline = time.monotonic() + build_seconds + deploy_seconds + 300
         while time.monotonic() < deadline:
-            [row] = odoo.call("do.deployment", "read", [deployment], ["state"])
-            if seen_at is None and odoo.call("do.deployment.step", "search_count", [
+            [row] = odoo.call("do.deployment", "read", ids=[deployment], fields=["state"])
+            if seen_at is None and odoo.call("do.deployment.step", "search_count", domain=[
                     ("deployment_id", "=", deployment), ("code", "=", "monitor"),
                     ("state", "=", "done")]):
                 seen_at = time.time()
@@ -227,7 +238,8 @@ def bench_long_build(odoo, build_seconds=360, deploy_seconds=30):
                 break
             time.sleep(0.2)
         calls = simulator.requests() - before
-        record = odoo.call("do.deployment", "read", [deployment], ["do_deployment_id"])[0]
+        [record] = odoo.call("do.deployment", "read", ids=[deployment],
+                             fields=["do_deployment_id"])
         active_at = _active_time(simulator, _app_remote_id(odoo, app), record["do_deployment_id"])
         lag = f"{seen_at - active_at:.1f} s" if seen_at else "never"
         print(f"{(build_seconds + deploy_seconds) / 60:.1f}-minute build and deploy: "
@@ -239,7 +251,7 @@ def bench_long_build(odoo, build_seconds=360, deploy_seconds=30):
 
 
 def _app_remote_id(odoo, app):
-    return odoo.call("do.app", "read", [app], ["do_app_id"])[0]["do_app_id"]
+    return odoo.call("do.app", "read", ids=[app], fields=["do_app_id"])[0]["do_app_id"]
 
 
 def _active_time(simulator, remote_app_id, deployment_id):

@@ -34,12 +34,15 @@ _logger = logging.getLogger(__name__)
 
 IN_FLIGHT_STATES = ("running", "rolling_back")
 FINAL_STATES = ("done", "failed", "rolled_back", "canceled")
+# Each deploy step's duration, copied onto its deployment (see duration_update_spec).
+STEP_DURATION_FIELDS = {code: f"duration_{code}" for code, _name, _number in DEPLOY_STEPS}
 # Fields only the pipeline (sudo) may write; users change them through the actions.
 PIPELINE_FIELDS = frozenset({
     "state", "progress", "start_date", "end_date", "duration", "do_deployment_id",
     "previous_do_deployment_id", "previous_version", "rollback_of_id", "rollback_id",
     "error_code_id", "error_message", "incident_task_id", "current_step_id", "next_poll_at",
     "target_spec", "requested_by_id", "queued_at", "rollback_reason",
+    *STEP_DURATION_FIELDS.values(),
 })
 
 # Cron run: how long one run may keep polling its in-flight deployments.
@@ -113,6 +116,25 @@ class DoDeployment(models.Model):
     start_date = fields.Datetime(copy=False)
     end_date = fields.Datetime(copy=False)
     duration = fields.Float(copy=False, help="Seconds from start to end.", aggregator="avg")
+    # Seconds each deploy step took (done, warning or failed), copied from the steps so the
+    # pivot of durations by app, environment and step reads one row per deployment instead
+    # of joining eight step rows (issue 4: under 300 ms on 100,000 deployments).
+    duration_update_spec = fields.Float(
+        "Update app spec", copy=False, aggregator="avg", help="Seconds of step 1.")
+    duration_apply_spec = fields.Float(
+        "Apply app spec", copy=False, aggregator="avg", help="Seconds of step 2.")
+    duration_create_deployment = fields.Float(
+        "Create deployment", copy=False, aggregator="avg", help="Seconds of step 3.")
+    duration_monitor = fields.Float(
+        "Monitor deployment", copy=False, aggregator="avg", help="Seconds of step 4.")
+    duration_health_check = fields.Float(
+        "Health check", copy=False, aggregator="avg", help="Seconds of step 5.")
+    duration_traffic_switch = fields.Float(
+        "Traffic switch", copy=False, aggregator="avg", help="Seconds of step 6.")
+    duration_validate = fields.Float(
+        "Post-deployment validation", copy=False, aggregator="avg", help="Seconds of step 7.")
+    duration_update_task = fields.Float(
+        "Update task", copy=False, aggregator="avg", help="Seconds of step 8.")
     do_deployment_id = fields.Char(string="DigitalOcean Deployment", copy=False, index=True)
     previous_do_deployment_id = fields.Char(
         string="Previous DigitalOcean Deployment", copy=False,
@@ -661,9 +683,16 @@ class DoDeployment(models.Model):
             "duration": duration,
             "over_budget": duration > step.budget,
         })
+        self._record_step_duration(step, duration)
         if duration > step.budget:
             step._append_log(f"Took {duration:.1f} s, over its budget of {step.budget} s.")
         self._update_progress()
+
+    def _record_step_duration(self, step, duration):
+        """Copy a finished deploy step's duration onto its deployment (rollback steps have
+        no column), the figure the duration pivot averages."""
+        if field_name := STEP_DURATION_FIELDS.get(step.code):
+            self[field_name] = duration
 
     def _update_progress(self):
         steps = self.step_ids
@@ -685,6 +714,7 @@ class DoDeployment(models.Model):
             "error_code_id": error_code.id,
             "error_message": message,
         })
+        self._record_step_duration(step, duration)
         step._append_log(f"FAILED {error.code}: {message}")
         if error_code.mitigation:
             step._append_log(f"Mitigation: {error_code.mitigation}")
@@ -1305,5 +1335,5 @@ class DoDeployment(models.Model):
         for deployment in self:
             group._bus_send("do_deploy/updated", {
                 "id": deployment.id, "state": deployment.state,
-                "progress": deployment.progress,
+                "progress": deployment.progress, "task_id": deployment.task_id.id,
             })

@@ -4,5 +4,7 @@ from . import test_rollback
 from . import test_security
 from . import test_external_api
 from . import test_api_health
+from . import test_ui_tours
 from . import test_api_deployments
 from . import test_api_tasks
+from . import test_wizards

@@ -8,7 +8,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.do_deploy.engine.deployment import MAX_EARLY_POLL
 from odoo.addons.do_deploy.models import do_deployment
-from odoo.addons.do_deploy.models.do_deployment import DoDeployment
+from odoo.addons.do_deploy.models.do_deployment import STEP_DURATION_FIELDS, DoDeployment
 
 from .common import DeployCommon
 
@@ -253,3 +253,32 @@ class TestPipeline(DeployCommon):
             self.env["do.deployment"]._rearm(50.0)
         # Within a run's length: re-armed for now, the next run waits inside.
         self.assertLessEqual(capture.records.call_at, fields.Datetime.now())
+
+    def assertStepDurationsCopied(self, deployment):
+        """Each deploy step's duration is on the deployment; steps that never ran stay
+        NULL there, so the duration pivot's averages leave them out as the steps' do."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            f"SELECT {', '.join(STEP_DURATION_FIELDS.values())} FROM do_deployment WHERE id = %s",
+            [deployment.id])
+        copied = dict(zip(STEP_DURATION_FIELDS, self.env.cr.fetchone(), strict=True))
+        ran = {step.code: step.duration for step in deployment.step_ids
+               if step.state in ("done", "warning", "failed")}
+        self.assertEqual(copied, {code: ran.get(code) for code in STEP_DURATION_FIELDS})
+
+    def test_step_durations_are_copied_to_the_deployment(self):
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=60)
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        self.assertEqual(deployment.current_step_id.code, "monitor")
+        self.age(deployment, 90)  # a step that took a while, not 0 s like the others here
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertGreaterEqual(deployment.duration_monitor, 90.0)
+        self.assertStepDurationsCopied(deployment)
+
+    def test_failed_step_duration_is_copied_to_the_deployment(self):
+        deployment = self.deploy("v9.9.9", push=False)  # not in the registry: step 1 fails
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "failed", deployment.step_ids.mapped("log"))
+        self.assertStepDurationsCopied(deployment)

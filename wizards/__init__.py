@@ -1,0 +1,2 @@
+from . import do_deploy_wizard
+from . import do_rollback_wizard
