@@ -12,7 +12,7 @@ test:  ## every test layer this machine can run (engine always, Odoo when import
 
 lint:
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m pylint --rcfile=.pylintrc --disable=all --enable=odoolint .
+	$(PYTHON) -m pylint --rcfile=.pylintrc .
 
 demo:  ## a demo database with the simulator beside it, served on http://localhost:$(DEMO_PORT)
 	bash tools/demo.sh "$(DEMO_DB)" "$(DEMO_PORT)" "$(SIM_PORT)"

@@ -32,6 +32,5 @@
         "web.assets_backend": ["do_deploy/static/src/**/*"],
         "web.assets_tests": ["do_deploy/static/tests/tours/**/*"],
     },
-    "installable": True,
     "application": True,
 }

@@ -11,7 +11,7 @@ class TestDeployWizard(DeployCommon):
     def open_wizard(self, task, user):
         action = task.with_user(user).action_open_deploy_wizard()
         self.assertEqual(action["res_model"], "do.deploy.wizard")
-        return Form(self.env[action["res_model"]].with_user(user).with_context(action["context"]))
+        return Form(self.env[action["res_model"]].with_user(user).with_context(**action["context"]))
 
     def test_tag_named_by_the_task_wins(self):
         task = self.task.copy({"name": "Ship tag: v1.3.0 to staging"})

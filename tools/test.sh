@@ -2,6 +2,7 @@
 # The README's test command. Runs every layer this machine can run and says
 # plainly which ran:
 #   1. engine  - pytest, no Odoo, no database; fails under 90 % line coverage;
+#      then ruff and pylint-odoo where they are installed;
 #   2. odoo    - installs do_deploy on a fresh database of real PostgreSQL with
 #                real Odoo 19 and runs its tests, browser tours included.
 # Layer 2 runs wherever Odoo 19 is importable by $PYTHON (default python3); it
@@ -30,6 +31,17 @@ if [ "$engine_rc" -ne 0 ]; then
     echo "engine suite FAILED (pytest exit $engine_rc; coverage under 90 % also fails it)"
     [ "$engine_failed" -eq 0 ] && engine_failed=1
     status=1
+fi
+
+echo
+echo "== lint (ruff, pylint-odoo)"
+lint="ran"
+if $PY -m ruff --version >/dev/null 2>&1 && $PY -c 'import pylint_odoo' 2>/dev/null; then
+    $PY -m ruff check . || { echo "lint FAILED: ruff"; status=1; lint="FAILED"; }
+    $PY -m pylint --rcfile=.pylintrc --score=n . || { echo "lint FAILED: pylint-odoo"; status=1; lint="FAILED"; }
+else
+    lint="NOT RUN (pip install ruff pylint-odoo)"
+    echo "lint $lint"
 fi
 
 echo
@@ -105,7 +117,7 @@ case "$odoo_version" in
 esac
 
 echo
-echo "== layers: engine ran ($engine_passed passed, $engine_failed failed);" \
+echo "== layers: engine ran ($engine_passed passed, $engine_failed failed); lint $lint;" \
      "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)"
 echo "$((engine_passed + odoo_passed)) passed, $((engine_failed + odoo_failed)) failed"
 exit $status

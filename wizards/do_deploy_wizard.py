@@ -19,8 +19,8 @@ class DoDeployWizard(models.TransientModel):
     _name = "do.deploy.wizard"
     _description = "Deploy a task to DigitalOcean"
 
-    task_id = fields.Many2one("project.task", string="Task", readonly=True)
-    app_id = fields.Many2one("do.app", string="App", default=lambda self: self._default_app())
+    task_id = fields.Many2one("project.task", readonly=True)
+    app_id = fields.Many2one("do.app", default=lambda self: self._default_app())
     environment = fields.Selection(related="app_id.environment", string="Environment")
     live_version = fields.Char(related="app_id.live_version", string="Live version")
     image_tag = fields.Char(
