@@ -40,6 +40,10 @@ if [ "$state" != "installed" ]; then
     [ "$state" = "installed" ] || { echo "do_deploy is '$state' in $DB, not installed" >&2; exit 1; }
 fi
 
+# The demo account points at the simulator this script started, whatever its port.
+psql -h "$PGHOST" -qc "UPDATE do_account SET api_url = 'http://127.0.0.1:$SIM_PORT'
+                       WHERE backend = 'simulator'" "$DB" || exit 1
+
 echo "Odoo: http://localhost:$PORT (login admin / admin)  simulator: http://127.0.0.1:$SIM_PORT"
 cd "$addons_dir" && $PY -m odoo server -d "$DB" --db-filter="^$DB\$" --addons-path="$addons_path" --db_host="$PGHOST" \
     --http-port="$PORT" --http-interface=127.0.0.1
