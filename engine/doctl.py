@@ -208,6 +208,10 @@ class DoctlBackend:
     def get_app_health(self, app_id):
         return self.rest_client.get_app_health(app_id)
 
+    def registry_name(self):
+        """doctl finds the default registry by itself; the name comes over REST."""
+        return self.rest_client.registry_name()
+
     def validate_rollback(self, app_id, deployment_id, skip_pin=False):
         return self.rest_client.validate_rollback(app_id, deployment_id, skip_pin=skip_pin)
 

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
+from ..engine.errors import DeployError
 from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
 
 # SOP-DEPLOY-001 "Performance Benchmarks": expected seconds per step.
@@ -104,6 +106,34 @@ class DoApp(models.Model):
         if self.endpoint_check_ids:
             return [check._to_check() for check in self.endpoint_check_ids]
         return [dict(check) for check in DEFAULT_ENDPOINT_CHECKS]
+
+    def _check_image_available(self, image_tag):
+        """Ask DigitalOcean before a deployment exists: does it know this app with this
+        account's token, and does the registry hold the tag?
+
+        A wrong token, an unknown app or a missing image is then refused with its SOP
+        code and mitigation instead of leaving a deployment that fails at step 1.
+        Step 1 checks again: the registry may change in between.
+        """
+        self.ensure_one()
+        account = self.account_id
+        try:
+            client = account._get_backend()
+            if not self.registry_repository:
+                client.get_app(self.do_app_id)
+                return
+            registry = account.registry_name or client.registry_name()
+            if registry and not account.sudo().registry_name:
+                account.sudo().registry_name = registry
+            if client.tag_exists(self.registry_repository, image_tag, registry=registry):
+                return
+            error = DeployError("IMAGE_TAG_MISSING", (
+                f"The tag {image_tag} is not in the registry repository "
+                f"{self.registry_repository}."))
+        except DeployError as caught:
+            error = caught
+        raise UserError(account._redact(
+            f"{error.code}: {error.message} {error.entry.mitigation}"))
 
     def action_view_deployments(self):
         self.ensure_one()

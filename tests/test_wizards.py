@@ -52,6 +52,24 @@ class TestDeployWizard(DeployCommon):
                 wizard.save().action_confirm()
         self.assertFalse(self.task.deployment_ids)
 
+    def test_refuses_a_wrong_token_before_creating_anything(self):
+        self.account.token = "dop_v1_" + "0" * 64
+        wizard = self.open_wizard(self.task, self.user)
+        wizard.app_id = self.staging
+        wizard.image_tag = "v1.1.0"
+        with self.assertRaisesRegex(UserError, "^UNAUTHORIZED: .*scopes") as caught:
+            wizard.save().action_confirm()
+        self.assertNotIn(self.account.token[7:], str(caught.exception))
+        self.assertFalse(self.env["do.deployment"].search([("task_id", "=", self.task.id)]))
+
+    def test_refuses_a_tag_missing_from_the_registry(self):
+        wizard = self.open_wizard(self.task, self.user)
+        wizard.app_id = self.staging
+        wizard.image_tag = "v9.9.9"
+        with self.assertRaisesRegex(UserError, "^IMAGE_TAG_MISSING: The tag v9.9.9 is not in"):
+            wizard.save().action_confirm()
+        self.assertFalse(self.env["do.deployment"].search([("task_id", "=", self.task.id)]))
+
     def test_production_needs_a_deployment_manager(self):
         wizard = self.open_wizard(self.task, self.user)
         wizard.app_id = self.production

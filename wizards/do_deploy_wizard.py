@@ -83,6 +83,7 @@ class DoDeployWizard(models.TransientModel):
             raise AccessError(self.env._(
                 "Only a Deployment Manager can deploy to the production app %(app)s.",
                 app=self.app_id.display_name))
+        self.app_id._check_image_available(self.image_tag.strip())
 
     def action_confirm(self):
         self._check_deployable()

@@ -205,6 +205,7 @@ def test_tag_exists(backend, rest, app, argv_log):
 def test_rest_only_calls_use_the_same_token_and_url(backend, simulator, app, argv_log):
     assert backend.rate_limit == {"limit": None, "remaining": None, "reset": None}
     assert backend.get_app_health(app["id"])["components"]
+    assert backend.registry_name() == "sim-registry"
     old_deployment = app["active_deployment"]["id"]
     backend.update_app(app["id"], spec_with("v1.1.0"))
     validation = backend.validate_rollback(app["id"], old_deployment)
