@@ -145,7 +145,9 @@ class DoDeployDeployments(http.Controller):
         existing = self._find_replay(app, values["idempotency_key"])
         if existing:
             return self._replay(existing, vals)
-        Deployment = request.env["do.deployment"]
+        # Created and queued in one request: the state tracking message (Draft -> Queued,
+        # by the caller) already records who created it, so skip the separate creation note.
+        Deployment = request.env["do.deployment"].with_context(mail_create_nolog=True)
         try:
             with request.env.cr.savepoint():
                 deployment = Deployment.create(vals)

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
@@ -296,13 +296,15 @@ class DoDeployment(models.Model):
         now = fields.Datetime.now()
         self.sudo().write({"state": "queued", "queued_at": now})
         for deployment in self:
-            busy = self.sudo().search([
+            # Only the names are read (not every column of every deployment ahead), and the
+            # note is logged without notification machinery, as tracking messages are.
+            busy = self.sudo().search_fetch([
                 ("app_id", "=", deployment.app_id.id), ("id", "<", deployment.id),
-                ("state", "in", ("queued", *IN_FLIGHT_STATES))])
+                ("state", "in", ("queued", *IN_FLIGHT_STATES))], ["name"])
             if busy:
-                deployment.message_post(body=self.env._(
+                deployment._message_log(body=escape(self.env._(
                     "Queued behind %(running)s, which is deploying to %(app)s.",
-                    running=", ".join(busy.mapped("name")), app=deployment.app_id.name))
+                    running=", ".join(busy.mapped("name")), app=deployment.app_id.name)))
         self._wake_runner()
         return True
 
