@@ -5,7 +5,7 @@ DEMO_DB ?= do_deploy_demo
 DEMO_PORT ?= 8069
 SIM_PORT ?= 8799
 
-.PHONY: test lint demo bench
+.PHONY: test lint demo bench pot
 
 test:  ## every test layer this machine can run (engine always, Odoo when importable)
 	bash tools/test.sh
@@ -20,3 +20,6 @@ demo:  ## a demo database with the simulator beside it, served on http://localho
 bench:
 	$(PYTHON) benchmarks/bench_simulator.py
 	$(PYTHON) benchmarks/bench_client.py
+
+pot:  ## regenerate i18n/do_deploy.pot from a database that has the addon ($(DEMO_DB) by default)
+	$(PYTHON) -m odoo i18n export -d $(DEMO_DB) do_deploy
