@@ -22,4 +22,4 @@ bench:
 	$(PYTHON) benchmarks/bench_client.py
 
 pot:  ## regenerate i18n/do_deploy.pot from a database that has the addon ($(DEMO_DB) by default)
-	$(PYTHON) -m odoo i18n export -d $(DEMO_DB) do_deploy
+	bash tools/pot.sh "$(DEMO_DB)"

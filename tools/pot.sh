@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make pot`: regenerate i18n/do_deploy.pot from a database that has do_deploy
+# installed (Odoo's own `i18n export`). Usage: tools/pot.sh [DB]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+DB=${1:-do_deploy_demo}
+odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
+core_path="$odoo_root/odoo/addons"
+[ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+addons_dir=$(mktemp -d)
+config=$(mktemp)
+trap 'rm -rf "$addons_dir" "$config"' EXIT
+ln -s "$ROOT" "$addons_dir/do_deploy"
+printf '[options]\ndb_host = %s\naddons_path = %s\n' "${PGHOST:-127.0.0.1}" \
+    "${ADDONS_PATH:-$core_path},$addons_dir" >"$config"
+cd "$addons_dir" && $PY -m odoo i18n export -c "$config" -d "$DB" do_deploy
