@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
+from .api_errors import failure_code, status_error
 from .errors import DeployError, redact
 
 _logger = logging.getLogger(__name__)
@@ -41,21 +42,6 @@ MAX_RATE_LIMIT_WAIT = 60.0
 LOG_DOWNLOAD_DEADLINE = 60.0
 MAX_PAGES = 500
 _TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
-_RESOURCE_RE = re.compile(r"(?i)instance[ _-]?(size|count)")
-_QUOTA_RE = re.compile(r"(?i)\bquota\b|\blimits? (?:reached|exceeded)\b")
-
-# Operations by how their failures map to SOP codes (see _status_error).
-_SPEC_OPS = frozenset({"apps_create", "apps_update", "apps_validate_appSpec"})
-_CREATE_OPS = frozenset({
-    "apps_create", "apps_update", "apps_create_deployment", "apps_create_rollback",
-    "apps_revert_rollback",
-})
-# Refusals of these are refusals to deploy (a 4xx of apps_create/update is a spec problem).
-_DEPLOY_OPS = frozenset({
-    "apps_create_deployment", "apps_create_rollback", "apps_revert_rollback",
-    "apps_validate_rollback", "apps_commit_rollback",
-})
-_REGISTRY_OPS = frozenset({"registry_get", "registry_list_repositoryTags"})
 
 
 class _Tail:
@@ -480,11 +466,6 @@ class AppPlatformClient:
             return max(until_reset, 0.0)
         return self._backoff(attempt)
 
-    @staticmethod
-    def _failure_code(operation):
-        """Code of a failure on DigitalOcean's side (5xx, transport, bad body)."""
-        return "DEPLOYMENT_CREATE_FAILED" if operation in _CREATE_OPS else "SERVICE_UNAVAILABLE"
-
     def _transport_error(self, operation, exc, attempt, repeatable, never_sent):
         details = {"operation": operation, "attempts": attempt + 1,
                    "reason": redact(exc, [self._token])}
@@ -492,7 +473,7 @@ class AppPlatformClient:
         if not repeatable:
             details["maybe_created"] = maybe_created
         what = "could not be reached" if never_sent else "did not answer"
-        return DeployError(self._failure_code(operation),
+        return DeployError(failure_code(operation),
                            f"DigitalOcean's API {what} ({type(exc).__name__}).",
                            details=details, retryable=not maybe_created)
 
@@ -500,7 +481,7 @@ class AppPlatformClient:
         details = {"operation": operation, "http_status": status}
         if maybe_created:
             details["maybe_created"] = True
-        return DeployError(self._failure_code(operation),
+        return DeployError(failure_code(operation),
                            f"DigitalOcean's answer to {operation} {problem}.",
                            details=details, retryable=not maybe_created)
 
@@ -516,44 +497,11 @@ class AppPlatformClient:
                             [self._token])
         details = {
             "operation": operation,
-            "http_status": status,
             "error_id": body.get("id"),
             "request_id": body.get("request_id") or response.headers.get("x-request-id"),
-            "message": do_message,
             "attempts": attempt + 1,
         }
-        retryable = False
-        if status in (401, 403):
-            code, text = "UNAUTHORIZED", f"DigitalOcean refused the access token (HTTP {status})"
-        elif status == 429:
+        if status == 429:
             details.update(self.rate_limit,
                            retry_after=_int_header(response.headers, "retry-after"))
-            code, text = "RATE_LIMIT_EXCEEDED", "DigitalOcean's API rate limit is exhausted"
-            retryable = True
-        elif operation in _REGISTRY_OPS and status < 500:
-            code = "IMAGE_PULL_FAILURE"
-            text = f"The container registry or repository is not usable (HTTP {status})"
-        elif status == 404:
-            code, text = "APP_NOT_FOUND", "DigitalOcean does not know this app or deployment"
-        elif status >= 500:
-            code, text = self._failure_code(operation), f"DigitalOcean's API failed (HTTP {status})"
-            if operation in _CREATE_OPS:
-                details["maybe_created"] = True
-            else:
-                retryable = status != 501
-        elif operation in _SPEC_OPS and _QUOTA_RE.search(do_message):
-            code = "INSUFFICIENT_QUOTA"
-            text = f"DigitalOcean refused the change for lack of quota (HTTP {status})"
-        elif operation in _SPEC_OPS:
-            resource = _RESOURCE_RE.search(do_message)
-            code = "INVALID_RESOURCE_SPEC" if resource else "SPEC_VALIDATION_FAILED"
-            text = f"DigitalOcean rejected the app spec (HTTP {status})"
-        elif operation in _DEPLOY_OPS:
-            code = "INSUFFICIENT_QUOTA" if _QUOTA_RE.search(do_message) else (
-                "DEPLOYMENT_CREATE_FAILED")
-            text = f"DigitalOcean refused the deployment (HTTP {status})"
-        else:
-            code = "SERVICE_UNAVAILABLE"
-            text = f"DigitalOcean's API refused {operation} (HTTP {status})"
-        message = f"{text}: {do_message.rstrip('.')}." if do_message else f"{text}."
-        return DeployError(code, message, details=details, retryable=retryable)
+        return status_error(operation, status, do_message, details)

@@ -31,6 +31,7 @@ import os
 import re
 import subprocess
 
+from .api_errors import CREATE_OPS, SPEC_OPS, failure_code, status_error
 from .errors import DeployError, redact
 
 DEFAULT_API_URL = "https://api.digitalocean.com"
@@ -47,17 +48,11 @@ _API_ERROR_RE = re.compile(
 )
 # Go's dial errors: the request never left this machine.
 _NEVER_SENT_RE = re.compile(r"connection refused|no such host|network is unreachable", re.I)
-_RESOURCE_RE = re.compile(r"(?i)instance[ _-]?(size|count)")
-_QUOTA_RE = re.compile(r"(?i)\bquota\b|\blimits? (?:reached|exceeded)\b")
 _SPEC_READ_PREFIXES = ("parsing app spec", "reading app spec")
 _TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
 _USAGE_EXIT_CODE = 255
 _TEXT_LIMIT = 2000
 
-# The REST client's classes of operations, see AppPlatformClient._status_error.
-_SPEC_OPS = frozenset({"apps_create", "apps_update", "apps_validate_appSpec"})
-_CREATE_OPS = frozenset({"apps_create", "apps_update", "apps_create_deployment"})
-_REGISTRY_OPS = frozenset({"registry_get", "registry_list_repositoryTags"})
 
 
 class DoctlBackend:
@@ -252,7 +247,7 @@ class DoctlBackend:
     def _argv(self, args, operation):
         """Flag values are attached with "=" so that none is read as a flag."""
         argv = [self.doctl_path, *args, "--context=default", "--output=json"]
-        if operation in _CREATE_OPS:
+        if operation in CREATE_OPS:
             # doctl retries 429/5xx up to 5 times, POST and PUT included: a
             # repeat could start a second deployment. The caller decides.
             argv.append("--http-retry-max=0")
@@ -260,7 +255,7 @@ class DoctlBackend:
 
     def _run(self, args, operation, spec=None):
         """Run doctl; return its stdout or raise the mapped DeployError."""
-        stdin = _spec_json(spec) if operation in _SPEC_OPS else ""
+        stdin = _spec_json(spec) if operation in SPEC_OPS else ""
         self.command_count += 1
         try:
             completed = subprocess.run(
@@ -305,10 +300,10 @@ class DoctlBackend:
         unreadable answer): a read may be retried, a creating call may have
         created its deployment all the same."""
         details = dict(details, operation=operation)
-        maybe_created = operation in _CREATE_OPS and not never_sent
-        if operation in _CREATE_OPS:
+        maybe_created = operation in CREATE_OPS and not never_sent
+        if operation in CREATE_OPS:
             details["maybe_created"] = maybe_created
-        code = "DEPLOYMENT_CREATE_FAILED" if operation in _CREATE_OPS else "SERVICE_UNAVAILABLE"
+        code = failure_code(operation)
         return DeployError(code, _sentence(text), details=details, retryable=not maybe_created)
 
     def _command_error(self, operation, completed):
@@ -318,10 +313,10 @@ class DoctlBackend:
             details["stderr"] = stderr[-_TEXT_LIMIT:]
         if completed.returncode == _USAGE_EXIT_CODE:
             # A cobra usage error: nothing was sent, this doctl lacks a command or flag.
-            if operation in _CREATE_OPS:
+            if operation in CREATE_OPS:
                 details["maybe_created"] = False
             return DeployError(
-                "DEPLOYMENT_CREATE_FAILED" if operation in _CREATE_OPS else "SERVICE_UNAVAILABLE",
+                failure_code(operation),
                 "doctl rejected its command line; doctl 1.166 or newer is needed.",
                 details=details,
             )
@@ -344,44 +339,11 @@ class DoctlBackend:
 
 
 def _status_error(operation, match, details):
-    """Map DigitalOcean's HTTP status as the REST client does."""
-    status = int(match.group("status"))
-    do_message = " ".join((match.group("message") or "").split())
-    details.update(http_status=status, message=do_message, request_id=match.group("request_id"),
+    """Map the HTTP status in godo's error text as the REST client does."""
+    details.update(request_id=match.group("request_id"),
                    attempts=int(match.group("attempts") or 1))
-    retryable = False
-    if status in (401, 403):
-        code, text = "UNAUTHORIZED", f"DigitalOcean refused the access token (HTTP {status})"
-    elif status == 429:
-        code, text = "RATE_LIMIT_EXCEEDED", "DigitalOcean's API rate limit is exhausted"
-        retryable = True
-    elif operation in _REGISTRY_OPS and status < 500:
-        code = "IMAGE_PULL_FAILURE"
-        text = f"The container registry or repository is not usable (HTTP {status})"
-    elif status == 404:
-        code, text = "APP_NOT_FOUND", "DigitalOcean does not know this app or deployment"
-    elif status >= 500:
-        code = "DEPLOYMENT_CREATE_FAILED" if operation in _CREATE_OPS else "SERVICE_UNAVAILABLE"
-        text = f"DigitalOcean's API failed (HTTP {status})"
-        if operation in _CREATE_OPS:
-            details["maybe_created"] = True
-        else:
-            retryable = status != 501
-    elif operation in _SPEC_OPS and _QUOTA_RE.search(do_message):
-        code = "INSUFFICIENT_QUOTA"
-        text = f"DigitalOcean refused the change for lack of quota (HTTP {status})"
-    elif operation in _SPEC_OPS:
-        resource = _RESOURCE_RE.search(do_message)
-        code = "INVALID_RESOURCE_SPEC" if resource else "SPEC_VALIDATION_FAILED"
-        text = f"DigitalOcean rejected the app spec (HTTP {status})"
-    elif operation == "apps_create_deployment":
-        code = "INSUFFICIENT_QUOTA" if _QUOTA_RE.search(do_message) else "DEPLOYMENT_CREATE_FAILED"
-        text = f"DigitalOcean refused the deployment (HTTP {status})"
-    else:
-        code = "SERVICE_UNAVAILABLE"
-        text = f"DigitalOcean's API refused {operation} (HTTP {status})"
-    message = f"{text}: {do_message.rstrip('.')}." if do_message else f"{text}."
-    return DeployError(code, message, details=details, retryable=retryable)
+    do_message = " ".join((match.group("message") or "").split())
+    return status_error(operation, int(match.group("status")), do_message, details)
 
 
 def _check_ids(*ids):
