@@ -26,6 +26,7 @@ from odoo.http import request
 
 from ..engine.appspec import validate_tag
 from ..engine.errors import DeployError
+from ..models.do_deployment import FINAL_STATES
 from .common import (
     CONFLICT,
     FORBIDDEN,
@@ -69,7 +70,7 @@ def deployment_json(deployment):
         "name": deployment.name,
         "kind": deployment.kind,
         "state": deployment.state,
-        "finished": deployment.state in ("done", "failed", "rolled_back", "canceled"),
+        "finished": deployment.state in FINAL_STATES,
         "progress": round(deployment.progress, 1),
         "app": {"id": deployment.app_id.id, "name": deployment.app_id.name,
                 "do_app_id": deployment.app_id.do_app_id},

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from odoo import fields, http
 from odoo.http import request
 
+from ..models.do_deployment import IN_FLIGHT_STATES
 from .common import (
     CONFLICT,
     USER_GROUP,
@@ -34,7 +35,7 @@ from .common import (
 from .deployments import status_url
 
 TASK_FIELDS = ("state", "deployment_id", "deployed_at", "deployed_by", "version")
-IN_PROGRESS = ("queued", "running", "rolling_back")
+IN_PROGRESS = ("queued", *IN_FLIGHT_STATES)
 
 
 def task_json(task):

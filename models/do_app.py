@@ -91,11 +91,6 @@ class DoApp(models.Model):
             app.deployment_count = count
             app.last_deployment_id = Deployment.browse(last_id)
 
-    def _get_components(self):
-        self.ensure_one()
-        names = [name.strip() for name in (self.component_names or "").split(",")]
-        return [name for name in names if name] or None
-
     def _get_step_budget(self, number):
         """Seconds allowed for SOP step ``number`` (1-8) on this app."""
         self.ensure_one()
@@ -119,21 +114,28 @@ class DoApp(models.Model):
         account = self.account_id
         try:
             client = account._get_backend()
-            if not self.registry_repository:
+            if self.registry_repository:
+                self._check_tag_in_registry(client, image_tag)
+            else:
                 client.get_app(self.do_app_id)
-                return
-            registry = account.registry_name or client.registry_name()
-            if registry and not account.sudo().registry_name:
-                account.sudo().registry_name = registry
-            if client.tag_exists(self.registry_repository, image_tag, registry=registry):
-                return
-            error = DeployError("IMAGE_TAG_MISSING", (
+        except DeployError as error:
+            raise UserError(account._redact(
+                f"{error.code}: {error.message} {error.entry.mitigation}")) from None
+
+    def _check_tag_in_registry(self, client, image_tag):
+        """Raise IMAGE_TAG_MISSING unless the app's registry repository holds ``image_tag``.
+
+        The account's registry name is looked up through ``client`` once and remembered.
+        """
+        self.ensure_one()
+        account = self.account_id
+        registry = account.registry_name or client.registry_name()
+        if registry and not account.registry_name:
+            account.sudo().registry_name = registry
+        if not client.tag_exists(self.registry_repository, image_tag, registry=registry):
+            raise DeployError("IMAGE_TAG_MISSING", (
                 f"The tag {image_tag} is not in the registry repository "
                 f"{self.registry_repository}."))
-        except DeployError as caught:
-            error = caught
-        raise UserError(account._redact(
-            f"{error.code}: {error.message} {error.entry.mitigation}"))
 
     def action_view_deployments(self):
         self.ensure_one()

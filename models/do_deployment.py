@@ -3,6 +3,7 @@ import json
 import logging
 import statistics
 import time
+import traceback
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -253,9 +254,9 @@ class DoDeployment(models.Model):
                 "Only a Deployment Manager can deploy to production (app %(app)s).",
                 app=app.name))
 
-    def _check_manager(self):
+    def _check_manager(self, message):
         if not self.env.su and not self.env.user.has_group("do_deploy.group_do_deploy_manager"):
-            raise AccessError(self.env._("Only a Deployment Manager can roll back."))
+            raise AccessError(message)
 
     def _create_steps(self):
         """All steps of the run up front, with their budgets."""
@@ -312,7 +313,8 @@ class DoDeployment(models.Model):
         """Cancel before the app changed; afterwards only a rollback undoes a deployment."""
         for deployment in self:
             if deployment.environment == "production":
-                deployment._check_manager()
+                deployment._check_manager(self.env._(
+                    "Only a Deployment Manager can cancel a production deployment."))
             if deployment.state in ("draft", "queued"):
                 continue
             if deployment.kind == "rollback":
@@ -352,7 +354,7 @@ class DoDeployment(models.Model):
     def action_rollback(self, reason=None):
         """Roll a finished deployment back to the deployment that was active before it."""
         self.ensure_one()
-        self._check_manager()
+        self._check_manager(self.env._("Only a Deployment Manager can roll back."))
         if self.kind != "deploy" or self.state not in ("done", "failed"):
             raise UserError(self.env._(
                 "Only a finished deployment can be rolled back (%(name)s is %(state)s).",
@@ -574,7 +576,9 @@ class DoDeployment(models.Model):
         except Exception as exc:
             self.env.cr.rollback()
             self.env.invalidate_all()
-            _logger.exception("Deployment %s: unexpected error", self.name)
+            # The traceback goes through the account's redaction like every step log.
+            _logger.error("Deployment %s: unexpected error\n%s", self.name,
+                          self.app_id.account_id._redact(traceback.format_exc()))
             if not self.try_lock_for_update(allow_referencing=True) or self.state != "running":
                 return
             step = self._current_step()
@@ -845,16 +849,8 @@ class DoDeployment(models.Model):
                                          components or None)
         appspec.load_spec(appspec.dump_spec(new_spec))
         warnings = appspec.validate_spec(new_spec)
-        account = self.app_id.account_id
         if self.app_id.registry_repository:
-            registry = account.registry_name or client.registry_name()
-            if registry and not account.registry_name:
-                account.registry_name = registry
-            if not client.tag_exists(self.app_id.registry_repository, self.image_tag,
-                                     registry=registry):
-                raise DeployError("IMAGE_TAG_MISSING", (
-                    f"The tag {self.image_tag} is not in the registry repository "
-                    f"{self.app_id.registry_repository}."))
+            self.app_id._check_tag_in_registry(client, self.image_tag)
         proposal = client.propose(new_spec, app_id=self.app_id.do_app_id)
         active = app.get("active_deployment") or {}
         ingress = app.get("live_url") or app.get("default_ingress")

@@ -20,7 +20,6 @@ ROLLBACK_STEPS = [
     ("rb_health_check", "Rollback health check", 5),
     ("rb_commit", "Commit rollback", 6),
 ]
-STEP_SOP_NUMBER = {code: number for code, _name, number in DEPLOY_STEPS + ROLLBACK_STEPS}
 FINISHED_STEP_STATES = ("done", "warning", "skipped")
 
 
@@ -67,7 +66,7 @@ class DoDeploymentStep(models.Model):
     data = fields.Json(help="Structured facts of the step (ids, check results, intents).")
     attempt = fields.Integer(default=0, help="Actions run for this step (polls included).")
 
-    @api.depends("name", "state")
+    @api.depends("sequence", "name")
     def _compute_display_name(self):
         for step in self:
             step.display_name = f"{step.sequence}. {step.name}"

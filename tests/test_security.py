@@ -1,5 +1,9 @@
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
+
+from odoo.addons.do_deploy.models.do_deployment import DoDeployment
 
 from .common import DeployCommon
 
@@ -55,6 +59,20 @@ class TestSecurity(DeployCommon):
         self.assertNotIn(token, logs)
         bodies = " ".join(self.env["mail.message"].search([]).mapped(lambda m: m.body or ""))
         self.assertNotIn(token, bodies)
+
+    def test_token_in_an_unexpected_error_is_redacted_in_the_server_log(self):
+        """A crash whose text carries the token is logged, redacted, on the server."""
+        token = self.account.token
+        deployment = self.deploy("v1.1.0")
+        leak = RuntimeError(f"connection to bearer {token} failed")
+        with patch.object(DoDeployment, "_step_update_spec", side_effect=leak), \
+                self.assertLogs("odoo.addons.do_deploy.models.do_deployment", "ERROR") as logs:
+            self.run_cron()
+        output = "\n".join(logs.output)
+        self.assertIn("unexpected error", output)
+        self.assertIn("RuntimeError", output)
+        self.assertNotIn(token, output)
+        self.assertNotIn(token, deployment.step_ids.mapped(lambda step: step.log or ""))
 
     def test_multi_company(self):
         other_company = self.env["res.company"].create({"name": "Other Co"})

@@ -14,14 +14,4 @@ class DoRollbackWizard(models.TransientModel):
 
     def action_confirm(self):
         self.ensure_one()
-        result = self.deployment_id.action_rollback(reason=self.reason)
-        if isinstance(result, dict):
-            return result
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "do.deployment",
-            "res_id": (result or self.deployment_id).id,
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "current",
-        }
+        return self.deployment_id.action_rollback(reason=self.reason)
