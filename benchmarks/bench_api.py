@@ -32,12 +32,13 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+
+from benchlib import free_port, percentile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEALTH_MEDIAN_TARGET_MS = 20.0
@@ -59,17 +60,6 @@ env["ir.config_parameter"].set_param("do_deploy.api_rate_limit", "0")
 env.cr.commit()
 print("BENCH_KEY=" + key)
 """
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def odoo_command(database, *args):

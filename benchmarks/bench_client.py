@@ -16,11 +16,12 @@ overhead of at most 1 ms.
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from benchlib import free_port, percentile, wait_until_up
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -29,28 +30,6 @@ from engine.client import AppPlatformClient  # noqa: E402
 
 TOKEN = "dop_v1_simulator"
 TARGET_MS = 1.0
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(port, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("the simulator did not start")
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main():

@@ -19,7 +19,6 @@ creates and drops its own database.
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+from benchlib import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "dop_v1_simulator"
@@ -39,12 +40,6 @@ key = env["res.users.apikeys"].with_user(env.ref("base.user_admin"))._generate(
 env.cr.commit()
 print("BENCH_KEY=" + key)
 """
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_json(url, payload=None, method=None):

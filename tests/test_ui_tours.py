@@ -10,9 +10,10 @@ from .common import DeployCommon
 
 
 class PipelineRunner(threading.Thread):
-    """Plays the cron worker while a tour watches: one pass of the real cron
-    job (``method_direct_trigger``) at a time, then every running deployment is
-    made due and the simulator's clock moved, so no pass waits for time.
+    """Plays the cron worker while a tour watches: one turn of the cron job's
+    loop at a time (``_promote_queued`` and ``_advance_due``: one step action per
+    due deployment), then every running deployment is made due and the
+    simulator's clock moved, so no pass waits for time.
 
     It starts only once the browser has read the record the tour watches
     (``start_when``), so a run cannot finish before the page shows it, and it
@@ -37,9 +38,11 @@ class PipelineRunner(threading.Thread):
 
     def on_read(self, records):
         """Called for every ``web_read`` the browser makes."""
-        if not self.started_watching.is_set() and self.start_when(records):
-            self.started_watching.set()
-        elif self.holding.is_set() and self.release_when and self.release_when(records):
+        if not self.started_watching.is_set():
+            if self.start_when(records):
+                self.started_watching.set()
+        elif self.release_when and self.release_when(records):
+            # Read once watching started: the browser may get there before the hold.
             self.released.set()
 
     def run(self):
@@ -67,7 +70,11 @@ class PipelineRunner(threading.Thread):
                 if any(d._current_step().code == self.hold_before for d in running):
                     self.holding.set()
                     return
-            env.ref("do_deploy.ir_cron_deployment_advance").method_direct_trigger()
+            # One step action per due deployment, as one turn of the cron job's loop:
+            # the whole job would run a zero-time deployment to its end in one go,
+            # before the browser could show a single state.
+            Deployment._promote_queued()
+            Deployment._advance_due()
             self.passes += 1
             env.invalidate_all()
             running = Deployment.search([("state", "=", "running")])
@@ -107,8 +114,9 @@ class TestUiTours(DeployCommon, HttpCase):
                 original = model_class.web_read
 
                 def web_read(records, *args, _original=original, **kwargs):
+                    result = _original(records, *args, **kwargs)
                     runner.on_read(records)
-                    return _original(records, *args, **kwargs)
+                    return result
 
                 stack.enter_context(patch.object(model_class, "web_read", web_read))
             runner.start()
@@ -152,7 +160,7 @@ class TestUiTours(DeployCommon, HttpCase):
         self.watch_tour(
             f"/odoo/do.deployment/{deployment.id}", "do_deploy_health_check_rollback",
             "dep_manager",
-            start_when=lambda records: deployment in records,
+            start_when=lambda records: records._name == "do.deployment" and deployment in records,
         )
         self.assertEqual(deployment.state, "rolled_back")
         self.assertEqual(self.step(deployment, "health_check").error_code_id.code,
