@@ -139,11 +139,4 @@ class DoApp(models.Model):
 
     def action_view_deployments(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Deployments"),
-            "res_model": "do.deployment",
-            "view_mode": "list,form",
-            "domain": [("app_id", "=", self.id)],
-            "context": {"default_app_id": self.id},
-        }
+        return self.env["do.deployment"]._get_history_action("app_id", self)

@@ -381,6 +381,15 @@ class DoDeployment(models.Model):
             "view_mode": "form",
         }
 
+    @api.model
+    def _get_history_action(self, field, record):
+        """The deployment history (every view and filter of the menu's action) of one
+        app or task: ``field`` is ``app_id`` or ``task_id``."""
+        action = self.env["ir.actions.act_window"]._for_xml_id("do_deploy.do_deployment_action")
+        action["domain"] = [(field, "=", record.id)]
+        action["context"] = {f"default_{field}": record.id}
+        return action
+
     def _get_form_action(self):
         self.ensure_one()
         return {

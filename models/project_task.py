@@ -71,11 +71,4 @@ class ProjectTask(models.Model):
 
     def action_view_deployments(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Deployments"),
-            "res_model": "do.deployment",
-            "view_mode": "list,form",
-            "domain": [("task_id", "=", self.id)],
-            "context": {"default_task_id": self.id},
-        }
+        return self.env["do.deployment"]._get_history_action("task_id", self)

@@ -37,6 +37,15 @@ class TestDeployWizard(DeployCommon):
         wizard.app_id = self.production
         self.assertFalse(wizard.image_tag, "nothing was deployed to production yet")
 
+    def test_history_from_the_task_and_the_app(self):
+        deployment = self.deploy("v1.1.0")
+        for record, field in ((self.task, "task_id"), (self.staging, "app_id")):
+            action = record.with_user(self.user).action_view_deployments()
+            self.assertEqual(action["res_model"], "do.deployment")
+            self.assertEqual(action["view_mode"], "list,kanban,form,graph,pivot")
+            self.assertEqual(action["domain"], [(field, "=", record.id)])
+            self.assertEqual(self.env["do.deployment"].search(action["domain"]), deployment)
+
     def test_refuses_without_app(self):
         wizard = self.open_wizard(self.task, self.user)
         wizard.image_tag = "v1.1.0"
