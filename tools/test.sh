@@ -71,7 +71,7 @@ case "$odoo_version" in
         odoo_log=$(mktemp)
         echo "Odoo $odoo_version from $odoo_root, database $db, http port $port"
         (cd "$addons_dir" && $PY -m odoo server -d "$db" -i do_deploy --addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
-            --test-tags /do_deploy --http-port="$port" --http-interface=127.0.0.1 --db_host="${PGHOST:-127.0.0.1}" \
+            --test-tags "${ODOO_TEST_TAGS:-/do_deploy}" --http-port="$port" --http-interface=127.0.0.1 --db_host="${PGHOST:-127.0.0.1}" \
             --log-level=test --stop-after-init --workers=0 --max-cron-threads=0 \
             >"$odoo_log" 2>&1)
         odoo_rc=$?
