@@ -56,6 +56,10 @@ Scenarios, selected with ``sim.set_scenario(name, app_id=..., tag=..., **params)
 (``POST /_sim/scenarios``; neither app nor tag: every app), or by an image tag
 ending in ``--<name>`` (``v1.4.0--build-fail``). ``count=N`` makes any scenario
 fire N times only; ``operation=<operationId>`` restricts request scenarios.
+Request scenarios chosen by a tag suffix are transient, as DigitalOcean's are:
+each deployment of the tagged spec arms them with their default count for the
+requests naming that app, and once spent the app answers normally again
+(``GET /_sim/scenarios`` lists the armed ones as ``app:<id> tag:<tag>``).
 
 * ``build-fail`` / ``deploy-fail`` / ``image-missing`` / ``health-check-timeout``:
   new deployments end in ERROR as in the table above; build logs name the

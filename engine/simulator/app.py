@@ -229,6 +229,9 @@ class Simulator:
             self._deployments = {}
             self.registry = Registry(self.clock.now())
             self._scenarios = {}
+            # app id -> {tag: {request scenario: params}}: the faults that tag suffixes
+            # of the app's spec armed, kept so that their counts are really spent.
+            self._armed = {}
             self._health_failed = set()
             self._windows = {}
             self._stats = collections.Counter()
@@ -304,10 +307,15 @@ class Simulator:
             return copy.deepcopy(self._scenarios[key])
 
     def scenarios(self):
-        """Every selected scenario, keyed ``app:<id>``, ``tag:<tag>`` or ``global``."""
+        """Every selected scenario, keyed ``app:<id>``, ``tag:<tag>`` or ``global``, and
+        the request faults a tag suffix armed and not yet spent, keyed ``app:<id> tag:<tag>``."""
         with self._lock:
-            return {(f"{kind}:{name}" if name else kind): copy.deepcopy(values)
-                    for (kind, name), values in self._scenarios.items() if values}
+            found = {(f"{kind}:{name}" if name else kind): copy.deepcopy(values)
+                     for (kind, name), values in self._scenarios.items() if values}
+            found.update((f"app:{app_id} tag:{tag}", copy.deepcopy(values))
+                         for app_id, tags in self._armed.items()
+                         for tag, values in tags.items() if values)
+            return found
 
     def push_tag(self, repository, tag):
         """Push ``repository:tag`` to ``sim-registry`` (again, if it exists: new digest)."""
@@ -478,19 +486,44 @@ class Simulator:
 
     # -- scenarios ------------------------------------------------------
     def _sources(self, app, spec):
-        """Scenario tables that apply to ``app`` running ``spec``, most specific first."""
+        """Scenario tables that apply to ``app`` running ``spec``, most specific first.
+
+        A request fault named by a tag suffix comes from the table :meth:`_arm` keeps,
+        so that spending its count lasts; other tag scenarios last as long as the tag.
+        """
         sources = []
         for tag in image_tags(spec) if spec else ():
             if ("tag", tag) in self._scenarios:
                 sources.append((tag, self._scenarios[("tag", tag)]))
-            name = tag.rpartition(TAG_SCENARIO_SEPARATOR)[2]
-            if TAG_SCENARIO_SEPARATOR in tag and name in SCENARIOS:
+            name = _tag_scenario(tag)
+            if name is None:
+                continue
+            if SCENARIOS[name][0] != "request":
                 sources.append((tag, {name: dict(SCENARIOS[name][1])}))
+            elif app is not None and self._armed.get(app.id, {}).get(tag):
+                sources.append((tag, self._armed[app.id][tag]))
         if app is not None and ("app", app.id) in self._scenarios:
             sources.append((None, self._scenarios[("app", app.id)]))
         if ("global", None) in self._scenarios:
             sources.append((None, self._scenarios[("global", None)]))
         return sources
+
+    def _arm(self, app, spec):
+        """Arm the request faults the tag suffixes of ``spec`` name, with their full count.
+
+        DigitalOcean's 429s, 5xx and dropped connections pass; each deployment of a
+        tagged spec makes its fault fire ``count`` times on that app's requests, then
+        the app answers normally again (rollback included).
+        """
+        armed = {}
+        for tag in image_tags(spec):
+            name = _tag_scenario(tag)
+            if name is not None and SCENARIOS[name][0] == "request":
+                armed[tag] = {name: dict(SCENARIOS[name][1])}
+        if armed:
+            self._armed[app.id] = armed
+        else:
+            self._armed.pop(app.id, None)
 
     def _take(self, name, sources, operation=None):
         """Parameters of scenario ``name`` if it fires now (spending one of its count),
@@ -548,6 +581,7 @@ class Simulator:
                                 timing=(0, 0) if seed else None)
         app.add_deployment(deployment, now)
         self._deployments[deployment.id] = deployment
+        self._arm(app, spec)
         return deployment
 
     def _failure(self, spec, sources):
@@ -678,6 +712,7 @@ class Simulator:
     def _op_apps_delete(self, params, **_):
         app = self._app(params["app_id"])
         del self._apps[app.id]
+        self._armed.pop(app.id, None)
         for deployment in app.deployments:
             self._deployments.pop(deployment.id, None)
         return 200, {"id": app.id}
@@ -1098,6 +1133,12 @@ class Simulator:
                 raise bad_request("seconds must be a non-negative number")
             return _json_response(200, {"now": self.clock.advance(seconds)})
         raise not_found()
+
+
+def _tag_scenario(tag):
+    """The scenario a ``--<name>`` suffix of ``tag`` selects, or None."""
+    name = tag.rpartition(TAG_SCENARIO_SEPARATOR)[2]
+    return name if TAG_SCENARIO_SEPARATOR in tag and name in SCENARIOS else None
 
 
 def _html(text, delay=0.0):

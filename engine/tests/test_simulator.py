@@ -839,6 +839,69 @@ def test_malformed_body_scenario(api, simulator, make_app):
     assert api.get(f"/v2/apps/{app['id']}").json()["app"]["id"] == app["id"]
 
 
+def fault_outcome(api, path):
+    """What one GET of ``path`` met: its status, "dropped" or "malformed"."""
+    try:
+        response = api.get(path)
+    except requests.exceptions.ConnectionError:
+        return "dropped"
+    try:
+        response.json()
+    except ValueError:
+        return "malformed"
+    return response.status_code
+
+
+@pytest.mark.parametrize("scenario, faults", [
+    ("server-error", [500]),
+    ("rate-limit-burst", [429, 429, 429]),
+    ("drop-connection", ["dropped"]),
+    ("malformed-body", ["malformed"]),
+])
+def test_request_faults_chosen_by_tag_suffix_are_transient(api, simulator, make_app, scenario,
+                                                           faults):
+    """Issue 9 defect 9: the fault fires its documented count, then the app is usable again,
+    rollback included, as DigitalOcean's transient errors are."""
+    app = make_app()
+    first_id = app["active_deployment"]["id"]
+    deploy(api, simulator, app, f"v1.2.0--{scenario}")
+    path = f"/v2/apps/{app['id']}"
+    assert [fault_outcome(api, path) for _ in faults] == faults
+    assert [fault_outcome(api, path) for _ in range(5)] == [200] * 5
+    rollback = api.post(f"{path}/rollback", json={"deployment_id": first_id})
+    assert rollback.status_code == 200, rollback.text
+    assert api.post(f"{path}/rollback/commit").status_code == 200
+
+
+def test_tag_suffix_faults_are_counted_per_app_and_per_deployment(api, simulator, make_app):
+    sim = simulator.sim
+    one, two = make_app(), make_app()
+    for app in (one, two):
+        deploy(api, simulator, app, "v1.2.0--server-error")
+    armed = {"v1.2.0--server-error": {"server-error": {"count": 1}}}
+    assert sim.scenarios() == {f"app:{app['id']} tag:{tag}": values
+                               for app in (one, two) for tag, values in armed.items()}
+    one_path, two_path = f"/v2/apps/{one['id']}", f"/v2/apps/{two['id']}"
+    assert [fault_outcome(api, one_path) for _ in range(2)] == [500, 200]
+    assert [fault_outcome(api, two_path) for _ in range(2)] == [500, 200]
+    assert sim.scenarios() == {}
+    # A new deployment of the same spec arms the fault again, once.
+    assert api.post(f"{one_path}/deployments", json={}).status_code == 200
+    assert [fault_outcome(api, one_path) for _ in range(2)] == [500, 200]
+    assert fault_outcome(api, two_path) == 200
+    # Deploying a plain tag disarms; so do deleting the app and a reset.
+    deploy(api, simulator, two, "v1.3.0")
+    assert fault_outcome(api, two_path) == 200
+    deploy(api, simulator, one, "v1.4.0--malformed-body")
+    assert len(sim.scenarios()) == 1
+    assert api.delete(one_path).status_code == 200
+    assert sim.scenarios() == {}
+    sim.create_app(sample_spec("v1.5.0--malformed-body", name="armed-at-creation"))
+    assert len(sim.scenarios()) == 1
+    sim.reset()
+    assert sim.scenarios() == {}
+
+
 def test_scenario_selection_rules(api, simulator, make_app):
     sim = simulator.sim
     with pytest.raises(Exception, match="unknown scenario"):
