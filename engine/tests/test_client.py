@@ -15,6 +15,7 @@ import pytest
 from engine.client import AppPlatformClient
 from engine.errors import DeployError
 from engine.simulator import ManualClock, Simulator, SimulatorServer
+from engine.tests import common
 
 SECRET = "dop_v1_0123456789abcdef0123456789abcdef"
 
@@ -372,16 +373,17 @@ def test_reads_are_retried_after_a_dropped_connection_or_bad_body(
     assert len(waits) == 2 and stat(simulator, "apps_get") == 3
 
 
-@pytest.mark.parametrize("scenario, retries", [
+@pytest.mark.parametrize("case", [
     ("server-error", 1), ("rate-limit-burst", 3), ("drop-connection", 1), ("malformed-body", 1)])
 def test_a_tag_suffix_fault_is_ridden_out_by_the_retries(client, simulator, waits, make_app,
-                                                         sample_spec, scenario, retries):
+                                                         case):
     """A deployed tag whose fault the simulator makes transient (issue 9 defect 9): the
     reads after it retry and succeed instead of giving up."""
+    scenario, retries = case
     app = make_app("v1.0.0")
     tag = f"v1.1.0--{scenario}"
     simulator.sim.push_tag("odoo", tag)
-    client.update_app(app["id"], sample_spec(tag, name=app["spec"]["name"]))
+    client.update_app(app["id"], common.sample_spec(tag, name=app["spec"]["name"]))
     assert client.get_app(app["id"])["spec"]["services"][0]["image"]["tag"] == tag
     assert len(waits) == retries
     assert client.get_deployment(app["id"], app["active_deployment"]["id"])["phase"]
