@@ -21,7 +21,6 @@ Safety rules the Odoo layer relies on:
 import json
 import logging
 import random
-import re
 import time
 from urllib.parse import quote, urlsplit
 
@@ -29,19 +28,17 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from .api_errors import failure_code, status_error
+from .do_api import DEFAULT_API_URL, check_token, log_operation, log_type_of
 from .errors import DeployError, redact
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.digitalocean.com"
-LOG_TYPES = ("UNSPECIFIED", "BUILD", "DEPLOY", "RUN", "RUN_RESTARTED", "AUTOSCALE_EVENT")
 # The burst limit is per minute: a longer wait blocks a worker for nothing,
 # the caller is better off rescheduling with the reset time it is given.
 MAX_RATE_LIMIT_WAIT = 60.0
 # A log server that trickles bytes never trips the read timeout; this does.
 LOG_DOWNLOAD_DEADLINE = 60.0
 MAX_PAGES = 500
-_TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
 
 
 class _Tail:
@@ -109,7 +106,7 @@ def _never_sent(exc):
 class AppPlatformClient:
     """DigitalOcean App Platform REST API v2, as used by the deployment procedure."""
 
-    def __init__(self, token, base_url=DEFAULT_BASE_URL, *, connect_timeout=5.0,
+    def __init__(self, token, base_url=DEFAULT_API_URL, *, connect_timeout=5.0,
                  read_timeout=30.0, max_retries=5, backoff_base=1.0, backoff_cap=30.0,
                  sleep=time.sleep, session=None, log_tail_bytes=65536,
                  log_read_timeout=10.0, clock=time.time):
@@ -118,10 +115,7 @@ class AppPlatformClient:
         the token as its auth; ``log_read_timeout`` bounds each read of a log
         archive, which is downloaded without the token.
         """
-        if not isinstance(token, str) or not _TOKEN_CHARS_RE.match(token):
-            # Never echo the value: a malformed token is still a secret.
-            raise DeployError("UNAUTHORIZED",
-                              "The DigitalOcean access token is empty or malformed.")
+        check_token(token)
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise DeployError("SERVICE_UNAVAILABLE",
@@ -231,17 +225,11 @@ class AppPlatformClient:
         first archive, the aggregate all archives in order. An empty string means
         there is no log (DigitalOcean answers 400 when a phase was never reached).
         """
-        log_type = str(log_type).upper()
-        if log_type not in LOG_TYPES:
-            raise ValueError(f"log_type must be one of {', '.join(LOG_TYPES)}")
+        log_type = log_type_of(log_type)
         segments = ["deployments", deployment_id] if deployment_id else []
         if component:
             segments += ["components", component]
-        operation = {
-            (True, True): "apps_get_logs", (True, False): "apps_get_logs_aggregate",
-            (False, True): "apps_get_logs_active_deployment",
-            (False, False): "apps_get_logs_active_deployment_aggregate",
-        }[(bool(deployment_id), bool(component))]
+        operation = log_operation(deployment_id, component)
         path = self._path("/v2/apps", app_id, *segments, "logs")
         body = self._call("GET", operation, path,
                           params={"type": log_type, "follow": "false"}, empty_on_400=True)

@@ -32,10 +32,9 @@ import re
 import subprocess
 
 from .api_errors import CREATE_OPS, SPEC_OPS, failure_code, status_error
+from .do_api import DEFAULT_API_URL, check_token, log_operation, log_type_of
 from .errors import DeployError, redact
 
-DEFAULT_API_URL = "https://api.digitalocean.com"
-LOG_TYPES = ("UNSPECIFIED", "BUILD", "DEPLOY", "RUN", "RUN_RESTARTED", "AUTOSCALE_EVENT")
 LOG_TAIL_BYTES = 65536
 
 # godo's ErrorResponse.Error(): 'GET https://.../v2/apps/x: 404 (request "id") message',
@@ -49,7 +48,6 @@ _API_ERROR_RE = re.compile(
 # Go's dial errors: the request never left this machine.
 _NEVER_SENT_RE = re.compile(r"connection refused|no such host|network is unreachable", re.I)
 _SPEC_READ_PREFIXES = ("parsing app spec", "reading app spec")
-_TOKEN_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")
 _USAGE_EXIT_CODE = 255
 _TEXT_LIMIT = 2000
 
@@ -65,10 +63,7 @@ class DoctlBackend:
     """
 
     def __init__(self, token, *, doctl_path="doctl", api_url=None, timeout=120, rest_client=None):
-        if not isinstance(token, str) or not _TOKEN_CHARS_RE.match(token):
-            # Never echo the value: a malformed token is still a secret.
-            raise DeployError("UNAUTHORIZED",
-                              "The DigitalOcean access token is empty or malformed.")
+        check_token(token)
         self._token = token
         self.doctl_path = doctl_path
         self.api_url = api_url
@@ -143,9 +138,7 @@ class DoctlBackend:
         answers 400 when a phase was never reached. doctl prints the log raw
         whatever ``--output`` says and wants the type in lower case.
         """
-        log_type = str(log_type).upper()
-        if log_type not in LOG_TYPES:
-            raise ValueError(f"log_type must be one of {', '.join(LOG_TYPES)}")
+        log_type = log_type_of(log_type)
         _check_ids(app_id, *(value for value in (deployment_id, component) if value is not None))
         args = ["apps", "logs", app_id]
         if component:
@@ -153,11 +146,7 @@ class DoctlBackend:
         args.append(f"--type={log_type.lower()}")
         if deployment_id:
             args.append(f"--deployment={deployment_id}")
-        operation = {
-            (True, True): "apps_get_logs", (True, False): "apps_get_logs_aggregate",
-            (False, True): "apps_get_logs_active_deployment",
-            (False, False): "apps_get_logs_active_deployment_aggregate",
-        }[(bool(deployment_id), bool(component))]
+        operation = log_operation(deployment_id, component)
         try:
             text = self._run(args, operation)
         except DeployError as error:

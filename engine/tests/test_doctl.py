@@ -460,3 +460,13 @@ def test_token_redacted_from_errors(tmp_path, sim_token):
     everything = " ".join([str(error), repr(error), json.dumps(error.to_dict()), repr(backend)])
     assert sim_token not in everything
     assert sim_token[len("dop_v1_"):] not in everything
+
+
+def test_doctl_shares_the_client_constants_without_loading_requests():
+    """One definition of the API URL, log types and token rule for both backends, and the
+    doctl backend still loads without the HTTP stack."""
+    probe = ("import sys; import engine.doctl as d, engine.do_api as a; "
+             "print('requests' in sys.modules, d.DEFAULT_API_URL is a.DEFAULT_API_URL)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[2],
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.split() == ["False", "True"]
