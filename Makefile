@@ -1,11 +1,15 @@
-# do_deploy developer commands. Each assumes an installed Odoo 19 (importable by
-# $(PYTHON)) and a PostgreSQL server, and says what is missing when they are not.
-PYTHON ?= python3
+# do_deploy developer commands. `make setup` once, then any of the others.
+# They use the project's .venv once `make setup` has finished it; PYTHON=... overrides.
+PYTHON ?= $(if $(wildcard .venv/.setup-complete),$(CURDIR)/.venv/bin/python,python3)
 DEMO_DB ?= do_deploy_demo
 DEMO_PORT ?= 8069
 SIM_PORT ?= 8799
+export PYTHON
 
-.PHONY: test lint demo bench pot
+.PHONY: setup test lint demo bench pot
+
+setup:  ## PostgreSQL, Chromium, Odoo 19 and .venv; idempotent (see tools/setup.sh)
+	bash tools/setup.sh
 
 test:  ## every test layer this machine can run (engine always, Odoo when importable)
 	bash tools/test.sh

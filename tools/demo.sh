@@ -6,6 +6,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # survives the cd below
 DB=${1:-do_deploy_demo}; PORT=${2:-8069}; SIM_PORT=${3:-8799}
 PGHOST=${PGHOST:-127.0.0.1}
 cd "$ROOT" || exit 2
@@ -20,9 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 
-odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
-core_path="$odoo_root/odoo/addons"
-[ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+core_path=$($PY "$ROOT/tools/odoo_env.py")
 addons_dir=$(mktemp -d)
 ln -s "$ROOT" "$addons_dir/do_deploy"
 addons_path="${ADDONS_PATH:-$core_path},$addons_dir"

@@ -1,6 +1,7 @@
 """Open an Odoo 19 environment on a database from a plain script (no server).
 
-Used by tools/generate_history.py and benchmarks/bench_history.py. The addon
+Used by tools/generate_history.py and benchmarks/bench_history.py; run as a
+script it prints Odoo's own addons path for the shell tools. The addon
 directory may have any name on disk; Odoo needs it to be called ``do_deploy``,
 so a temporary addons directory with a symlink is made when it is not.
 """
@@ -15,13 +16,26 @@ from pathlib import Path
 ADDON_DIR = Path(__file__).resolve().parent.parent
 
 
-def addons_path():
+def core_addons_path():
+    """Odoo's own addons directories, for a git checkout and a packaged tree alike.
+
+    A git checkout keeps web, mail and project in a top-level ``addons`` beside the
+    ``odoo`` package; Debian's package has all of them inside ``odoo/addons`` and a
+    stray top-level ``addons`` that must stay off the path.
+    """
     import odoo.release
 
     # odoo may be a namespace package (editable install): odoo.__file__ is None then.
-    odoo_root = Path(odoo.release.__file__).resolve().parent.parent
-    paths = [str(odoo_root / "addons")] if (odoo_root / "addons").is_dir() else []
-    paths.append(str(odoo_root / "odoo" / "addons"))
+    package = Path(odoo.release.__file__).resolve().parent
+    paths = [str(package / "addons")]
+    if not (package / "addons" / "web").is_dir():
+        paths.insert(0, str(package.parent / "addons"))
+    return ",".join(paths)
+
+
+def addons_path():
+    """Odoo's addons and a directory holding this addon under the name do_deploy."""
+    paths = [os.environ.get("ADDONS_PATH") or core_addons_path()]
     if ADDON_DIR.name == "do_deploy":
         paths.append(str(ADDON_DIR.parent))
     else:
@@ -39,7 +53,7 @@ def odoo_env(db, db_host=None):
     from odoo.modules.registry import Registry
     from odoo.tools import config
 
-    args = ["-d", db, f"--addons-path={os.environ.get('ADDONS_PATH') or addons_path()}"]
+    args = ["-d", db, f"--addons-path={addons_path()}"]
     host = db_host or os.environ.get("PGHOST")
     if host:
         args.append(f"--db_host={host}")
@@ -47,3 +61,7 @@ def odoo_env(db, db_host=None):
     registry = Registry(db)
     with registry.cursor() as cr:
         yield api.Environment(cr, SUPERUSER_ID, {})
+
+
+if __name__ == "__main__":  # the shell tools ask for Odoo's addons path this way
+    print(core_addons_path())

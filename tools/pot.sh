@@ -4,10 +4,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # survives the cd below
 DB=${1:-do_deploy_demo}
-odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
-core_path="$odoo_root/odoo/addons"
-[ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+core_path=$($PY "$ROOT/tools/odoo_env.py")
 addons_dir=$(mktemp -d)
 config=$(mktemp)
 trap 'rm -rf "$addons_dir" "$config"' EXIT

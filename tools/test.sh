@@ -12,9 +12,10 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # survives the cd below
 cd "$ROOT" || exit 2
 
-engine_passed=0; engine_failed=0; odoo_passed=0; odoo_failed=0
+engine_passed=0; engine_failed=0; odoo_passed=0; odoo_failed=0; pytest_odoo=""
 status=0
 
 echo "== engine suite (no Odoo, no database)"
@@ -61,15 +62,13 @@ case "$odoo_version" in
         printf 'odoo suite CANNOT RUN, missing: %s\n' "${missing[@]}"
         odoo_failed=1; status=1
     else
-        odoo_root=$($PY -c 'import odoo.release as r, os; print(os.path.dirname(os.path.dirname(os.path.abspath(r.__file__))))')
-        core_path="$odoo_root/odoo/addons"
-        [ -d "$odoo_root/addons" ] && core_path="$odoo_root/addons,$core_path"
+        core_path=$($PY "$ROOT/tools/odoo_env.py")
         addons_dir=$(mktemp -d)
         ln -s "$ROOT" "$addons_dir/do_deploy"
         db="do_deploy_test_$$"
         port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
         odoo_log=$(mktemp)
-        echo "Odoo $odoo_version from $odoo_root, database $db, http port $port"
+        echo "Odoo $odoo_version from $core_path, database $db, http port $port"
         (cd "$addons_dir" && $PY -m odoo server -d "$db" -i do_deploy --addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
             --test-tags "${ODOO_TEST_TAGS:-/do_deploy}" --http-port="$port" --http-interface=127.0.0.1 --db_host="${PGHOST:-127.0.0.1}" \
             --log-level=test --stop-after-init --workers=0 --max-cron-threads=0 \
@@ -105,6 +104,29 @@ case "$odoo_version" in
             echo "odoo suite FAILED: the install logged warnings about do_deploy:"; echo "$warnings"
             odoo_failed=$((odoo_failed + 1)); status=1
         fi
+        # The same suite through pytest-odoo, the runner DESIGN.md names, on the database
+        # the install left: it must collect every test Odoo ran and pass them all.
+        if [ "$state" = "installed" ] && [ "$total" -gt 0 ]; then
+            echo
+            echo "== odoo suite again, through pytest-odoo (--odoo-http: HttpCase and tours included)"
+            pytest_log=$(mktemp)
+            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q -p pytest_odoo \
+                --odoo-database="$db" --odoo-addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
+                --odoo-extra="db_host=${PGHOST:-127.0.0.1}" --odoo-http do_deploy/tests) >"$pytest_log" 2>&1
+            pytest_rc=$?
+            tail -3 "$pytest_log"
+            line=$(grep -E '^=*.*[0-9]+ (passed|failed)' "$pytest_log" | tail -1)
+            pt_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+            pytest_odoo="pytest-odoo ($pt_passed passed of $total)"
+            if [ "$pytest_rc" -ne 0 ] || [ "$pt_passed" -ne "$total" ] || grep -qE '[0-9]+ (skipped|failed|error)' <<<"$line"; then
+                echo "odoo suite FAILED through pytest-odoo (exit $pytest_rc): $line"
+                cp "$pytest_log" "${TMPDIR:-/tmp}/do_deploy_pytest_odoo.log"
+                echo "full pytest-odoo log: ${TMPDIR:-/tmp}/do_deploy_pytest_odoo.log"
+                odoo_failed=$((odoo_failed + 1)); status=1
+                pytest_odoo="pytest-odoo FAILED"
+            fi
+            rm -f "$pytest_log"
+        fi
         [ "$status" -ne 0 ] && cp "$odoo_log" "${TMPDIR:-/tmp}/do_deploy_odoo_test.log" \
             && echo "full Odoo log: ${TMPDIR:-/tmp}/do_deploy_odoo_test.log"
         dropdb -h "${PGHOST:-127.0.0.1}" --if-exists "$db" 2>/dev/null
@@ -118,6 +140,6 @@ esac
 
 echo
 echo "== layers: engine ran ($engine_passed passed, $engine_failed failed); lint $lint;" \
-     "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)"
+     "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)${pytest_odoo:+; $pytest_odoo}"
 echo "$((engine_passed + odoo_passed)) passed, $((engine_failed + odoo_failed)) failed"
 exit $status
