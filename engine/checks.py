@@ -520,7 +520,7 @@ def check_tls(hostname, port=443, min_days=7, cafile=None, *, timeout_seconds=10
     expires = ssl.cert_time_to_seconds(cert["notAfter"])
     days_left = (expires - time.time()) / 86400
     data.update(
-        not_after=datetime.datetime.fromtimestamp(expires, datetime.UTC).isoformat(),
+        not_after=datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).isoformat(),
         days_left=round(days_left, 1), subject=_name_of(cert, "subject"),
         issuer=_name_of(cert, "issuer"),
     )

@@ -718,7 +718,7 @@ def _name(common_name):
 
 def _certificate(subject, key, issuer, issuer_key, not_after, *, ca=False, sans=(),
                  not_before=None):
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(not_before or now - datetime.timedelta(days=1))
@@ -733,7 +733,7 @@ def _certificate(subject, key, issuer, issuer_key, not_after, *, ca=False, sans=
 def pki(tmp_path_factory):
     """A test CA and PEM files for leaf certificates, valid or broken in one way each."""
     folder = tmp_path_factory.mktemp("pki")
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1(), default_backend())
     ca = _certificate("Test CA", ca_key, "Test CA", ca_key, now + datetime.timedelta(days=3650),
                       ca=True)
