@@ -25,12 +25,16 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
 from benchlib import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# One RFC 3339 reader for DigitalOcean's times (Python 3.10 reads no "Z").
+from engine.deployment import parse_time  # noqa: E402
+
 TOKEN = "dop_v1_simulator"
 API_KEY_SCRIPT = """
 from datetime import timedelta
@@ -256,8 +260,7 @@ def _active_time(simulator, remote_app_id, deployment_id):
         headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         deployment = json.loads(response.read())["deployment"]
-    return datetime.fromisoformat(
-        deployment["phase_last_updated_at"].replace("Z", "+00:00")).timestamp()
+    return parse_time(deployment["phase_last_updated_at"])
 
 
 def main():

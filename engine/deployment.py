@@ -15,7 +15,7 @@ against real simulator deployments without a database:
 
 import re
 import statistics
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from . import appspec
 from .errors import DeployError
@@ -43,6 +43,11 @@ REASON_CODES = {
     "DeployContainerExitNonZero": "DEPLOY_ERROR",
     "DeployContainerHealthChecksFailed": "HEALTH_CHECK_TIMEOUT",
 }
+# RFC 3339 date-time. Go writes up to nine fraction digits (RFC3339Nano); Python 3.10's
+# fromisoformat reads neither those nor "Z", so the parts are read here.
+_RFC3339_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
 _GO_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _GO_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -51,10 +56,19 @@ def parse_time(value):
     """A DigitalOcean RFC 3339 time as an epoch float; None for empty or zero times."""
     if not value or value == ZERO_TIME:
         return None
+    match = _RFC3339_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, utc, sign, off_h, off_m = match.groups()
+    offset = timedelta(0) if utc else (1 if sign == "+" else -1) * timedelta(
+        hours=int(off_h), minutes=int(off_m))
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                          int(second), int((fraction or "0")[:6].ljust(6, "0")),
+                          tzinfo=timezone(offset))
     except ValueError:
         return None
+    return moment.timestamp()
 
 
 def parse_duration(value):

@@ -391,6 +391,27 @@ def test_parse_time():
 
 
 @pytest.mark.parametrize("text, seconds", [
+    # Go's RFC3339Nano, as DigitalOcean writes progress steps: Python 3.10's fromisoformat
+    # takes only 3 or 6 fraction digits, so these were None there.
+    ("2023-01-30T22:15:45.978756406Z", 1675116945.978756),
+    ("2023-01-30T22:15:45.5Z", 1675116945.5),
+    ("2023-01-30t22:15:45z", 1675116945.0),
+    ("2023-01-30T23:15:45.123+01:00", 1675116945.123),
+    ("2023-01-30 22:15:45-00:00", 1675116945.0),
+])
+def test_parse_time_reads_every_rfc3339_form_on_python_3_10(text, seconds):
+    assert dep.parse_time(text) == pytest.approx(seconds, abs=1e-6)
+
+
+@pytest.mark.parametrize("text", [
+    "2023-01-30T22:15:45", "2023-13-30T22:15:45Z", "2023-01-30T22:15:45.Z",
+    "2023-01-30T22:15:45+0100", "2023-01-30T22:15Z",
+])
+def test_parse_time_refuses_what_rfc3339_does_not_allow(text):
+    assert dep.parse_time(text) is None
+
+
+@pytest.mark.parametrize("text, seconds", [
     ("390s", 390.0), ("6m30s", 390.0), ("1h2m3.5s", 3723.5), ("250ms", 0.25), ("0s", 0.0),
 ])
 def test_parse_duration(text, seconds):
