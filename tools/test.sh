@@ -110,7 +110,7 @@ case "$odoo_version" in
             echo
             echo "== odoo suite again, through pytest-odoo (--odoo-http: HttpCase and tours included)"
             pytest_log=$(mktemp)
-            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q -p pytest_odoo \
+            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q \
                 --odoo-database="$db" --odoo-addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
                 --odoo-extra="db_host=${PGHOST:-127.0.0.1}" --odoo-http do_deploy/tests) >"$pytest_log" 2>&1
             pytest_rc=$?
