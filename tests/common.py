@@ -13,7 +13,15 @@ from odoo.addons.do_deploy.engine.simulator import (
     SimulatorServer,
 )
 from odoo.addons.do_deploy.engine.simulator.demo import demo_spec
-from odoo.addons.do_deploy.models.do_deployment import DoDeployment
+
+# The logger of the cron runner, which reports unexpected errors.
+RUNNER_LOGGER = "odoo.addons.do_deploy.models.do_deployment_runner"
+
+
+def deployment_class(env):
+    """The registry's ``do.deployment`` class. The model is spread over several files
+    with ``_inherit``; patching this class reaches a method wherever it is defined."""
+    return type(env["do.deployment"])
 
 
 class DeployCommon(TransactionCase):
@@ -168,7 +176,7 @@ class DeployCommon(TransactionCase):
         self.assertTrue(step.end_date)
 
     def patch_step(self, name, **kwargs):
-        return patch.object(DoDeployment, name, autospec=True, **kwargs)
+        return patch.object(deployment_class(self.env), name, autospec=True, **kwargs)
 
     def age(self, deployment, seconds):
         """Pretend the current step started ``seconds`` ago (for deadlines)."""

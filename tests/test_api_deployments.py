@@ -4,8 +4,8 @@ from unittest.mock import patch
 from odoo.tests import tagged
 
 from odoo.addons.do_deploy.controllers.common import MAX_BODY_BYTES, RATE_LIMIT_PARAM
-from odoo.addons.do_deploy.models.do_deployment import DoDeployment
 
+from .common import deployment_class
 from .test_api_common import ApiCase
 
 TRIGGER = "/api/v1/deployments"
@@ -160,7 +160,7 @@ class TestApiDeployments(ApiCase):
 
     def test_unexpected_error_is_500_without_trace_and_undone(self):
         boom = RuntimeError("boom in /srv/odoo/secret_module.py")
-        with patch.object(DoDeployment, "action_start", side_effect=boom), \
+        with patch.object(deployment_class(self.env), "action_start", side_effect=boom), \
                 self.assertLogs("odoo.addons.do_deploy.controllers.common", "ERROR") as log:
             response = self.api("POST", TRIGGER, self.trigger_body(), key=self.user_key)
         error = self.assertApiError(response, 500, "internal_error")

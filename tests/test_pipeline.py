@@ -8,9 +8,9 @@ from odoo.tools import mute_logger
 
 from odoo.addons.do_deploy.engine.deployment import MAX_EARLY_POLL
 from odoo.addons.do_deploy.models import do_deployment
-from odoo.addons.do_deploy.models.do_deployment import STEP_DURATION_FIELDS, DoDeployment
+from odoo.addons.do_deploy.models.do_deployment import STEP_DURATION_FIELDS
 
-from .common import DeployCommon
+from .common import RUNNER_LOGGER, DeployCommon, deployment_class
 
 
 @tagged("post_install", "-at_install")
@@ -100,7 +100,7 @@ class TestPipeline(DeployCommon):
         """The PUT reached DigitalOcean but its result was never committed."""
         deployment = self.deploy("v1.1.0")
         count = len(self.sim_deployments(self.staging))
-        original = DoDeployment._store_applied
+        original = deployment_class(self.env)._store_applied
         calls = []
 
         def crash_once(record, step, created):
@@ -109,8 +109,8 @@ class TestPipeline(DeployCommon):
                 raise RuntimeError("worker killed")
             return original(record, step, created)
 
-        with patch.object(DoDeployment, "_store_applied", crash_once), \
-                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+        with patch.object(deployment_class(self.env), "_store_applied", crash_once), \
+                mute_logger(RUNNER_LOGGER):
             self.run_cron()  # steps 1 and 2: PUT, then the crash
             apply_step = self.step(deployment, "apply_spec")
             self.assertEqual(apply_step.state, "running")
@@ -127,7 +127,7 @@ class TestPipeline(DeployCommon):
         self.run_until_idle()
         deployment = self.deploy("v1.1.0")  # unchanged spec: step 3 creates the deployment
         count = len(self.sim_deployments(self.staging))
-        original = DoDeployment._store_created_deployment
+        original = deployment_class(self.env)._store_created_deployment
         calls = []
 
         def crash_once(record, step, deployment_id):
@@ -136,8 +136,8 @@ class TestPipeline(DeployCommon):
                 raise RuntimeError("database restarted")
             return original(record, step, deployment_id)
 
-        with patch.object(DoDeployment, "_store_created_deployment", crash_once), \
-                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+        with patch.object(deployment_class(self.env), "_store_created_deployment", crash_once), \
+                mute_logger(RUNNER_LOGGER):
             self.run_until_idle()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         self.assertEqual(len(calls), 1)
@@ -149,7 +149,7 @@ class TestPipeline(DeployCommon):
         """Killed after committing the intent, before the PUT: the PUT is sent on resume."""
         deployment = self.deploy("v1.1.0")
         count = len(self.sim_deployments(self.staging))
-        original = DoDeployment._commit_intent
+        original = deployment_class(self.env)._commit_intent
         calls = []
 
         def die_after_intent(record, step, **intent):
@@ -158,8 +158,8 @@ class TestPipeline(DeployCommon):
             if len(calls) == 1:
                 raise RuntimeError("killed")
 
-        with patch.object(DoDeployment, "_commit_intent", die_after_intent), \
-                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+        with patch.object(deployment_class(self.env), "_commit_intent", die_after_intent), \
+                mute_logger(RUNNER_LOGGER):
             self.run_until_idle()
         self.assertEqual(deployment.state, "done")
         self.assertIn("had not reached", self.step(deployment, "apply_spec").log)
@@ -203,8 +203,9 @@ class TestPipeline(DeployCommon):
 
     def test_watchdog_fails_a_step_that_keeps_crashing(self):
         deployment = self.deploy("v1.1.0")
-        with patch.object(DoDeployment, "_step_health_check", side_effect=RuntimeError("bug")), \
-                mute_logger("odoo.addons.do_deploy.models.do_deployment"):
+        with patch.object(deployment_class(self.env), "_step_health_check",
+                          side_effect=RuntimeError("bug")), \
+                mute_logger(RUNNER_LOGGER):
             for _run in range(8):
                 self.run_cron()
                 self.make_due()
@@ -230,7 +231,7 @@ class TestPipeline(DeployCommon):
             record.search([("state", "=", "running")]).write(
                 {"next_poll_at": do_deployment.fields.Datetime.now()})
 
-        with patch.object(DoDeployment, "_cron_wait", fake_wait):
+        with patch.object(deployment_class(self.env), "_cron_wait", fake_wait):
             self.run_cron()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         self.assertTrue(waits)

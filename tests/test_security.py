@@ -3,9 +3,7 @@ from unittest.mock import patch
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 
-from odoo.addons.do_deploy.models.do_deployment import DoDeployment
-
-from .common import DeployCommon
+from .common import RUNNER_LOGGER, DeployCommon, deployment_class
 
 
 @tagged("post_install", "-at_install")
@@ -65,8 +63,8 @@ class TestSecurity(DeployCommon):
         token = self.account.token
         deployment = self.deploy("v1.1.0")
         leak = RuntimeError(f"connection to bearer {token} failed")
-        with patch.object(DoDeployment, "_step_update_spec", side_effect=leak), \
-                self.assertLogs("odoo.addons.do_deploy.models.do_deployment", "ERROR") as logs:
+        with patch.object(deployment_class(self.env), "_step_update_spec", side_effect=leak), \
+                self.assertLogs(RUNNER_LOGGER, "ERROR") as logs:
             self.run_cron()
         output = "\n".join(logs.output)
         self.assertIn("unexpected error", output)

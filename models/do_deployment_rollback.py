@@ -1,0 +1,243 @@
+"""Rollback of ``do.deployment``: its steps, its end, and the incident it files.
+
+A rollback is a ``kind=rollback`` deployment driven by the same runner; its
+steps are the ``_step_rb_<code>`` handlers below.
+"""
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+
+from ..engine.errors import DeployError
+from .do_deployment_runner import RETRY_DELAY
+
+
+class DoDeployment(models.Model):
+    _inherit = "do.deployment"
+
+    def _create_rollback(self, reason, *, state, requested_by):
+        """The kind=rollback deployment that returns the app to the previous deployment."""
+        self.ensure_one()
+        rollback = self.create({
+            "kind": "rollback",
+            "task_id": self.task_id.id,
+            "app_id": self.app_id.id,
+            "image_tag": self.previous_version,
+            "rollback_of_id": self.id,
+            "previous_do_deployment_id": self.previous_do_deployment_id,
+            "previous_version": self.previous_version,
+            "rollback_reason": reason,
+            "requested_by_id": requested_by.id,
+            "state": state,
+            "queued_at": fields.Datetime.now(),
+        })
+        self.rollback_id = rollback
+        return rollback
+
+
+    # ------------------------------------------------------------------
+    # Rollback steps
+    # ------------------------------------------------------------------
+
+    def _start_automatic_rollback(self, error):
+        """Hand the app's slot to a rollback deployment, in the same transaction."""
+        self.write({"state": "rolling_back", "next_poll_at": False, "current_step_id": False})
+        self.flush_recordset()
+        rollback = self._create_rollback(
+            f"Automatic rollback after {error.code}", state="running",
+            requested_by=self.requested_by_id)
+        now = fields.Datetime.now()
+        rollback.write({"start_date": now, "next_poll_at": now})
+        self.message_post(body=self.env._(
+            "Rolling back to the previous deployment (%(rollback)s).", rollback=rollback.name))
+
+    def _step_rb_validate(self, step):
+        """Ask DigitalOcean whether the app can return to the previous deployment."""
+        client = self._client()
+        app = client.get_app(self.app_id.do_app_id)
+        result = client.validate_rollback(self.app_id.do_app_id, self.previous_do_deployment_id)
+        step._update_data(known_deployment_ids=self._deployment_ids_of(app),
+                          valid=result["valid"], warnings=result.get("warnings") or [],
+                          rollback_error=result.get("error"))
+        for warning in result.get("warnings") or []:
+            step._append_log(f"Warning: {warning}")
+        if not result["valid"]:
+            error = result.get("error") or {}
+            raise DeployError("DEPLOYMENT_CREATE_FAILED", (
+                f"DigitalOcean refuses the rollback: {error.get('code', 'invalid')}: "
+                f"{error.get('message', '')}".strip()))
+        step._append_log(f"Rollback to {self.previous_do_deployment_id} is valid.")
+
+    def _step_rb_create(self, step):
+        """Roll back (pinned), exactly once like step 3."""
+        client = self._client()
+        data = step.data or {}
+        known = self._step_by_code("rb_validate").data.get("known_deployment_ids") or []
+        if data.get("intent_at"):
+            app = client.get_app(self.app_id.do_app_id)
+            found = self._new_deployment(app, known)
+            if found:
+                step._append_log(f"Resumed: adopted rollback deployment {found}.")
+                self.do_deployment_id = found
+                return None
+        self._commit_intent(step)
+        try:
+            deployment = client.create_rollback(self.app_id.do_app_id,
+                                                self.previous_do_deployment_id)
+        except DeployError as error:
+            if error.details.get("maybe_created"):
+                step._append_log(f"{error.code}: {error.message} Checking whether it was "
+                                 "created before trying again.")
+                return RETRY_DELAY
+            raise
+        self._store_created_deployment(step, deployment["id"])
+        return None
+
+    def _step_rb_monitor(self, step):
+        return self._poll_do_deployment(step)
+
+    def _step_rb_health_check(self, step):
+        """Health (one warning allowed) and the previous version served again."""
+        data = step.data or {}
+        if not data.get("healthy"):
+            delay = self._check_health(step)
+            if delay is not None:
+                return delay
+            step._update_data(healthy=True)
+        if self.previous_version:
+            self._check_ingress(step, self.previous_version, self.do_deployment_id)
+        return None
+
+    def _step_rb_commit(self, step):
+        """Commit the rollback (unpins the app) and check the previous deployment is live."""
+        client = self._client()
+        app = client.get_app(self.app_id.do_app_id)
+        if (app.get("pinned_deployment") or {}).get("id"):
+            client.commit_rollback(self.app_id.do_app_id)
+            step._append_log("Rollback committed.")
+            app = client.get_app(self.app_id.do_app_id)
+        active_id = (app.get("active_deployment") or {}).get("id")
+        step._update_data(active_deployment_id=active_id,
+                          pinned=bool((app.get("pinned_deployment") or {}).get("id")))
+        if active_id != self.do_deployment_id:
+            raise DeployError("TRAFFIC_SWITCH_FAILED", (
+                f"After the rollback the active deployment is {active_id}, not "
+                f"{self.do_deployment_id}."))
+        if self.previous_version:
+            self.app_id.live_version = self.previous_version
+
+    def _finish_rollback(self):
+        """Success: mark both deployments, open the incident, notify, record criteria."""
+        target = self.rollback_of_id
+        self._finish("done")
+        if target:
+            target.write({"state": "rolled_back", "end_date": target.end_date
+                          or fields.Datetime.now()})
+            target.message_post(body=self.env._(
+                "Rolled back by %(rollback)s: %(version)s serves traffic again.",
+                rollback=self.name, version=self.previous_version or "the previous version"))
+        incident, notified = self._create_incident(target or self, self)
+        self._record_rollback_criteria(self._step_by_code("rb_commit"), incident, notified)
+
+    def _fail_rollback(self):
+        """The rollback failed: unpin the app if we pinned it, fail both, critical incident."""
+        if self.do_deployment_id:
+            try:
+                self._client().revert_rollback(self.app_id.do_app_id)
+                self.message_post(body=self.env._("Rollback reverted: the app is unpinned."))
+            except DeployError as error:
+                self.message_post(body=self.env._(
+                    "Reverting the rollback failed: %(code)s. Revert it in the DigitalOcean "
+                    "console.", code=error.code))
+        self._finish("failed")
+        target = self.rollback_of_id
+        if target.state == "rolling_back":
+            target._finish("failed")
+        incident, notified = self._create_incident(target or self, self, critical=True)
+        failed_step = self.step_ids.filtered(lambda s: s.state == "failed")[:1]
+        self._record_rollback_criteria(failed_step, incident, notified)
+
+    def _record_rollback_criteria(self, step, incident, notified):
+        """The five success criteria of the SOP's rollback procedure, as checked."""
+        commit_data = self._step_by_code("rb_commit").data or {}
+        health_data = self._step_by_code("rb_health_check").data or {}
+        served = health_data.get("served") or {}
+        criteria = {
+            "previous_deployment_active": bool(self.do_deployment_id) and commit_data.get(
+                "active_deployment_id") == self.do_deployment_id,
+            "health_check_passed": bool(health_data.get("healthy")),
+            "traffic_on_previous_version": bool(served.get("ok")) or (
+                bool(health_data.get("healthy")) and not self.previous_version),
+            "incident_created": bool(incident),
+            "stakeholders_notified": notified,
+        }
+        self.rollback_criteria = criteria
+        step._update_data(criteria=criteria)
+        step._append_log("Rollback success criteria: " + ", ".join(
+            f"{name} {'yes' if ok else 'NO'}" for name, ok in criteria.items()))
+
+    # ------------------------------------------------------------------
+    # Incidents and notifications
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _get_tags(self, names):
+        Tag = self.env["project.tags"].sudo()
+        tags = Tag.browse()
+        for name in names:
+            tag = Tag.search([("name", "=ilike", name)], limit=1) or Tag.create({"name": name})
+            tags |= tag
+        return tags
+
+    def _create_incident(self, failed, rollback, critical=False):
+        """An incident task in the app's incident project, and the people concerned
+        notified in the chatter. Returns (incident task, whether anyone was notified)."""
+        app = failed.app_id
+        error_code = failed.error_code_id
+        done = [f"{step.name}: {step.state}"
+                + (f" ({step.error_code_id.code})" if step.error_code_id else "")
+                for step in rollback.step_ids.sorted("sequence")]
+        if not rollback:
+            done.append(self.env._("No rollback was possible: the app had no previous "
+                                   "deployment to return to."))
+        severity = "critical" if critical else (error_code.severity or "high")
+        description = Markup(
+            "<p><b>Failure:</b> %s - %s</p><p><b>Message:</b> %s</p>"
+            "<p><b>Mitigation:</b> %s</p><p><b>Severity:</b> %s</p>"
+            "<p><b>What was done:</b></p><ul>%s</ul>"
+            "<p>Deployment %s of %s to %s (%s); previous deployment %s (%s).</p>") % (
+            error_code.code or "ROLLBACK", error_code.name or "", failed.error_message or
+            rollback.rollback_reason or "", error_code.mitigation or "", severity,
+            Markup("").join(Markup("<li>%s</li>") % line for line in done),
+            failed.name, failed.image_tag or "", app.name, app.environment,
+            failed.previous_do_deployment_id or "-", failed.previous_version or "-")
+        values = {"env": app.environment, "app": app.name}
+        if not rollback:
+            title = self.env._("[INCIDENT] Deployment failed for %(env)s: %(app)s", **values)
+        elif critical:
+            title = self.env._("[INCIDENT] Rollback failed for %(env)s: %(app)s", **values)
+        else:
+            title = self.env._("[INCIDENT] Rollback executed for %(env)s: %(app)s", **values)
+        partners = (failed.requested_by_id.partner_id | rollback.requested_by_id.partner_id
+                    | failed.task_id.message_partner_ids)
+        incident = self.env["project.task"]
+        if app.incident_project_id:
+            incident = incident.sudo().create({
+                "name": title,
+                "project_id": app.incident_project_id.id,
+                "description": description,
+                "priority": "1",
+                "tag_ids": [fields.Command.set(
+                    self._get_tags(["incident", "rollback", app.environment]).ids)],
+            })
+            incident.message_subscribe(partner_ids=partners.ids)
+            incident.message_post(body=description, partner_ids=partners.ids,
+                                  subtype_xmlid="mail.mt_comment")
+            (failed | rollback).write({"incident_task_id": incident.id})
+        summary = Markup("<p><b>%s</b></p><p>%s</p>") % (
+            title, incident.display_name if incident else self.env._(
+                "No incident project is set on %(app)s: no incident task.", app=app.name))
+        for record in (failed.task_id or failed):
+            record.message_post(body=summary + description, partner_ids=partners.ids,
+                                subtype_xmlid="mail.mt_comment")
+        return incident, bool(partners)

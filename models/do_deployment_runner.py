@@ -1,0 +1,421 @@
+"""The cron runner of ``do.deployment`` and the step driver it calls.
+
+The runner takes due deployments under row locks that skip locked rows,
+promotes queued ones when their app is free, runs one short step action per
+deployment, commits after each and re-arms the cron. The driver records what
+one action did: a step done, a poll planned, a retry, a failure, the end.
+The step handlers themselves are in ``do_deployment_steps.py`` (steps 1-8)
+and ``do_deployment_rollback.py`` (rollback steps).
+"""
+
+import logging
+import time
+import traceback
+from datetime import timedelta
+
+from markupsafe import Markup
+from psycopg2 import errors as pg_errors
+
+from odoo import api, fields, models
+
+from ..engine.errors import DeployError
+from .do_deployment import IN_FLIGHT_STATES, STEP_DURATION_FIELDS
+from .do_deployment_step import FINISHED_STEP_STATES
+
+_logger = logging.getLogger(__name__)
+
+# Cron run: how long one run may keep polling its in-flight deployments.
+CRON_RUN_SECONDS = 50.0
+RETRY_DELAY = 10.0
+# A step that committed an intent owns its deployment this long (crash recovery delay).
+INTENT_LEASE = 30.0
+
+
+class _LockLost(Exception):
+    """Another worker took the deployment while an intent was being committed."""
+
+
+class DoDeployment(models.Model):
+    _inherit = "do.deployment"
+
+    # ------------------------------------------------------------------
+    # The runner (cron)
+    # ------------------------------------------------------------------
+
+    def _wake_runner(self):
+        """Ask a cron thread to run now (NOTIFY after commit: about a second)."""
+        self.env.ref("do_deploy.ir_cron_deployment_advance").sudo()._trigger()
+
+    @api.model
+    def _cron_advance(self):
+        """Advance every due deployment by one step action, committing after each.
+
+        Odoo's cron threads only look at future triggers about once a minute, so
+        a run keeps polling its in-flight deployments for up to
+        ``do_deploy.cron_run_seconds`` (50 s), sleeping between polls with no
+        transaction open, and then re-arms itself: now if a poll falls due
+        within a run's length, else shortly before the next one.
+        """
+        runner = self.sudo()
+        run_seconds = runner._get_cron_run_seconds()
+        deadline = time.monotonic() + run_seconds
+        while True:
+            runner._promote_queued()
+            processed = runner._advance_due()
+            next_due = runner._next_due_at()
+            if next_due is None:
+                break
+            gap = max((next_due - fields.Datetime.now()).total_seconds(), 0.0)
+            if not gap and processed:
+                continue
+            # Due but locked by another worker: give it a moment.
+            wait = gap or 1.0
+            if time.monotonic() + wait > deadline:
+                break
+            runner._cron_wait(wait)
+        runner._rearm(run_seconds)
+
+    @api.model
+    def _get_cron_run_seconds(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(
+            "do_deploy.cron_run_seconds", CRON_RUN_SECONDS)
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return CRON_RUN_SECONDS
+
+    @api.model
+    def _cron_wait(self, seconds):
+        """Sleep up to ``seconds`` between polls, waking early when new work appears.
+
+        The transaction is committed first, so nothing is held while waiting.
+        """
+        self.env["ir.cron"]._commit_progress()
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 1.0))
+            if self._has_new_work():
+                return
+
+    @api.model
+    def _has_new_work(self):
+        """A queued deployment whose app is free (one cheap query, then commit)."""
+        self.env.cr.execute("""
+            SELECT 1 FROM do_deployment q
+             WHERE q.state = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM do_deployment r
+                                WHERE r.app_id = q.app_id
+                                  AND r.state IN ('running', 'rolling_back'))
+             LIMIT 1
+        """)
+        found = bool(self.env.cr.fetchone())
+        self.env["ir.cron"]._commit_progress()
+        return found
+
+    @api.model
+    def _next_due_at(self):
+        deployment = self.search(
+            [("state", "=", "running"), ("next_poll_at", "!=", False)],
+            order="next_poll_at", limit=1)
+        return deployment.next_poll_at or None
+
+    @api.model
+    def _rearm(self, run_seconds):
+        next_due = self._next_due_at()
+        if next_due is None:
+            return
+        cron = self.env.ref("do_deploy.ir_cron_deployment_advance")
+        gap = (next_due - fields.Datetime.now()).total_seconds()
+        if gap <= run_seconds:
+            cron._trigger()
+        else:
+            cron._trigger(at=next_due - timedelta(seconds=run_seconds))
+
+    @api.model
+    def _promote_queued(self):
+        """Start the oldest queued deployment of every app that has none in flight.
+
+        The unique index on running deployments makes this safe between workers:
+        a second promotion for the same app fails and is skipped.
+        """
+        queued = self.search([("state", "=", "queued")], order="id")
+        if not queued:
+            return
+        busy = set(self.search([
+            ("state", "in", IN_FLIGHT_STATES), ("app_id", "in", queued.app_id.ids),
+        ]).app_id.ids)
+        now = fields.Datetime.now()
+        started = self.browse()
+        for deployment in queued:
+            if deployment.app_id.id in busy:
+                continue
+            busy.add(deployment.app_id.id)
+            # Serialize promotions per app between workers; the index stays the guarantee.
+            locked = deployment.app_id.try_lock_for_update(allow_referencing=True) and \
+                deployment.try_lock_for_update(allow_referencing=True)
+            if not locked or self.search_count([
+                    ("app_id", "=", deployment.app_id.id), ("state", "in", IN_FLIGHT_STATES)]):
+                continue
+            deployment.invalidate_recordset(["state"])
+            if deployment.state != "queued":
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    deployment.write({"state": "running", "start_date": now, "next_poll_at": now})
+                    deployment.flush_recordset()
+            except pg_errors.UniqueViolation:
+                deployment.invalidate_recordset()
+                continue
+            started |= deployment
+        started._notify_clients()
+        self.env["ir.cron"]._commit_progress(len(started))
+
+    @api.model
+    def _advance_due(self, limit=200):
+        """One step action for each due deployment, each under its own row lock."""
+        now = fields.Datetime.now()
+        due = self.search(
+            [("state", "=", "running"), ("next_poll_at", "<=", now)],
+            order="next_poll_at, id", limit=limit)
+        processed = 0
+        IrCron = self.env["ir.cron"]
+        for deployment in due:
+            if not deployment.try_lock_for_update(allow_referencing=True):
+                continue
+            deployment.invalidate_recordset()
+            if deployment.state != "running" or (deployment.next_poll_at or now) > now:
+                continue
+            deployment._advance_safely()
+            processed += 1
+            IrCron._commit_progress(1)
+        return processed
+
+    def _advance_safely(self):
+        """``_advance``, but an unexpected error never stops the other deployments.
+
+        The transaction is rolled back (as if the process had died there) and the
+        deployment is retried later from what was committed; past its step's
+        deadline the watchdog fails it with DEPLOY_TIMEOUT.
+        """
+        try:
+            self._advance()
+        except _LockLost:
+            self.env.cr.rollback()
+        except Exception as exc:
+            self.env.cr.rollback()
+            self.env.invalidate_all()
+            # The traceback goes through the account's redaction like every step log.
+            _logger.error("Deployment %s: unexpected error\n%s", self.name,
+                          self.app_id.account_id._redact(traceback.format_exc()))
+            if not self.try_lock_for_update(allow_referencing=True) or self.state != "running":
+                return
+            step = self._current_step()
+            message = f"Unexpected error: {type(exc).__name__}: {exc}"
+            if step and step.state == "pending":
+                # Its start was rolled back too: keep it, so the deadline runs.
+                self._start_step(step)
+            if step and self._past_deadline(step):
+                self._fail_step(step, DeployError(
+                    "DEPLOY_TIMEOUT",
+                    f"{step.name} made no progress within its time limit. {message}"))
+            else:
+                if step:
+                    step._append_log(message + " (retrying)")
+                self._schedule(INTENT_LEASE)
+        self._notify_clients()
+
+    # ------------------------------------------------------------------
+    # The step driver
+    # ------------------------------------------------------------------
+
+    def _current_step(self):
+        self.ensure_one()
+        return self.step_ids.filtered(
+            lambda s: s.state not in FINISHED_STEP_STATES).sorted("sequence")[:1]
+
+    def _schedule(self, delay):
+        self.next_poll_at = fields.Datetime.now() + timedelta(seconds=delay)
+
+    def _step_limit(self, step):
+        """Seconds after which a step that made no progress is timed out."""
+        if step.code in ("monitor", "rb_monitor"):
+            return self.app_id.deploy_timeout + 60
+        return max(step.budget * 2, step.budget + 60)
+
+    def _past_deadline(self, step):
+        if not step.start_date:
+            return False
+        elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
+        return elapsed > self._step_limit(step)
+
+    def _advance(self):
+        """Run one short action of the current step and record its outcome."""
+        self.ensure_one()
+        step = self._current_step()
+        if not step:
+            if self.kind == "rollback":
+                self._finish_rollback()
+            else:
+                self._finish("done")
+            return
+        if step.state == "pending":
+            self._start_step(step)
+        step.attempt += 1
+        try:
+            delay = getattr(self, f"_step_{step.code}")(step)
+        except DeployError as error:
+            if error.retryable and not self._past_deadline(step):
+                step._append_log(f"{error.code}: {error.message} Retrying.")
+                self._schedule(self._retry_delay(error))
+                return
+            if error.retryable:
+                error = DeployError(error.code, f"{error.message} Still failing after "
+                                    f"{self._step_limit(step)} s of retries.")
+            self._fail_step(step, error)
+            return
+        if delay is not None:
+            if self._past_deadline(step):
+                self._fail_step(step, DeployError(
+                    "DEPLOY_TIMEOUT",
+                    f"{step.name} did not finish within {self._step_limit(step)} s."))
+            else:
+                self._schedule(delay)
+            return
+        self._complete_step(step)
+        if next_step := self._current_step():
+            self.current_step_id = next_step
+            self._schedule(0)
+        elif self.kind == "rollback":
+            self._finish_rollback()
+        else:
+            self._finish("done")
+
+    def _start_step(self, step):
+        step.write({"state": "running", "start_date": fields.Datetime.now()})
+        self.current_step_id = step
+
+    @staticmethod
+    def _retry_delay(error):
+        """Seconds before retrying a retryable error: DigitalOcean's retry-after or
+        rate-limit reset when it gives one, else RETRY_DELAY."""
+        details = error.details or {}
+        delay = details.get("retry_after")
+        if delay is None and details.get("reset"):
+            delay = min(details["reset"] - time.time(), 300.0)
+        try:
+            return max(RETRY_DELAY, float(delay or 0.0))
+        except (TypeError, ValueError):
+            return RETRY_DELAY
+
+    def _complete_step(self, step):
+        now = fields.Datetime.now()
+        duration = (now - step.start_date).total_seconds()
+        warned = bool((step.data or {}).get("warning"))
+        step.write({
+            "state": "warning" if warned else "done",
+            "end_date": now,
+            "duration": duration,
+            "over_budget": duration > step.budget,
+        })
+        self._record_step_duration(step, duration)
+        if duration > step.budget:
+            step._append_log(f"Took {duration:.1f} s, over its budget of {step.budget} s.")
+        self._update_progress()
+
+    def _record_step_duration(self, step, duration):
+        """Copy a finished deploy step's duration onto its deployment (rollback steps have
+        no column), the figure the duration pivot averages."""
+        if field_name := STEP_DURATION_FIELDS.get(step.code):
+            self[field_name] = duration
+
+    def _update_progress(self):
+        steps = self.step_ids
+        finished = steps.filtered(lambda s: s.state in FINISHED_STEP_STATES)
+        self.progress = 100.0 * len(finished) / len(steps) if steps else 0.0
+
+    def _fail_step(self, step, error):
+        """Record the failure on the step and decide what happens to the app."""
+        now = fields.Datetime.now()
+        account = self.app_id.account_id
+        message = account._redact(error.message)
+        error_code = self.env["do.error.code"]._get_by_code(error.code)
+        duration = (now - step.start_date).total_seconds() if step.start_date else 0.0
+        step.write({
+            "state": "failed",
+            "end_date": now,
+            "duration": duration,
+            "over_budget": duration > step.budget,
+            "error_code_id": error_code.id,
+            "error_message": message,
+        })
+        self._record_step_duration(step, duration)
+        step._append_log(f"FAILED {error.code}: {message}")
+        if error_code.mitigation:
+            step._append_log(f"Mitigation: {error_code.mitigation}")
+        self.step_ids.filtered(lambda s: s.state == "pending").write({"state": "skipped"})
+        self.write({"error_code_id": error_code.id, "error_message": message})
+        self._update_progress()
+        self.message_post(body=Markup(
+            "<p><b>%s</b> failed: <b>%s</b> %s</p><p>%s</p>") % (
+            step.name, error.code, message, error_code.mitigation or ""))
+        if self.kind == "rollback":
+            self._fail_rollback()
+        elif step.code == "update_task":
+            # The app is deployed; only the task could not be told.
+            self._finish("done")
+        elif self._app_changed() and self.previous_do_deployment_id:
+            self._start_automatic_rollback(error)
+        else:
+            self._finish("failed")
+            if self._app_changed():
+                self._create_incident(self, self.env["do.deployment"], critical=True)
+
+    def _app_changed(self):
+        """True once DigitalOcean accepted our spec or created a deployment for us."""
+        self.ensure_one()
+        apply_step = self.step_ids.filtered(lambda s: s.code == "apply_spec")
+        return bool(self.do_deployment_id or (apply_step.data or {}).get("applied"))
+
+    def _finish(self, state):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        start = self.start_date or now
+        self.write({
+            "state": state,
+            "end_date": now,
+            "duration": (now - start).total_seconds(),
+            "next_poll_at": False,
+            "current_step_id": False,
+        })
+        if state == "done":
+            self._update_progress()
+            self.message_post(body=self.env._(
+                "Deployed %(tag)s to %(app)s in %(seconds)s s.",
+                tag=self.image_tag, app=self.app_id.name, seconds=round(self.duration, 1)))
+        # The app's slot is free: the next queued deployment can start.
+        self._wake_runner()
+
+    def _commit_intent(self, step, **intent):
+        """Write the intent of a mutating call and commit it before the call.
+
+        With the intent committed, a crash between the call and the commit of
+        its result is recognised on resume (the step re-reads the app instead of
+        calling again). The lease keeps other workers off until we are done.
+        """
+        step._update_data(intent_at=fields.Datetime.now().isoformat(), **intent)
+        self._schedule(INTENT_LEASE)
+        self.env["ir.cron"]._commit_progress()
+        if not self.try_lock_for_update(allow_referencing=True):
+            raise _LockLost()
+
+
+    def _notify_clients(self):
+        """Tell open forms to reload (ids and states only: every user gets the group)."""
+        if not self:
+            return
+        group = self.env.ref("do_deploy.group_do_deploy_user").sudo()
+        for deployment in self:
+            group._bus_send("do_deploy/updated", {
+                "id": deployment.id, "state": deployment.state,
+                "progress": deployment.progress, "task_id": deployment.task_id.id,
+            })

@@ -1,0 +1,374 @@
+"""Steps 1-8 of SOP-DEPLOY-001 on ``do.deployment``: one ``_step_<code>`` each.
+
+Each handler runs one short action and returns None when its step is done or
+the seconds until it wants to run again (a poll); it raises DeployError to
+fail the step. The driver that calls them is in ``do_deployment_runner.py``.
+"""
+
+import hashlib
+import json
+import statistics
+from urllib.parse import urlsplit
+
+from markupsafe import Markup
+
+from odoo import fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..engine import appspec, checks
+from ..engine.deployment import (
+    FAILED_PHASES,
+    SOP_EXPECTED_SECONDS,
+    deployment_seconds,
+    expected_seconds,
+    failure_error,
+    poll_interval,
+    spec_version,
+    timeout_error,
+)
+from ..engine.errors import DeployError
+from .do_deployment_runner import RETRY_DELAY
+
+HEALTH_RETRY = 10.0
+
+
+class DoDeployment(models.Model):
+    _inherit = "do.deployment"
+
+    # ------------------------------------------------------------------
+    # DigitalOcean helpers
+    # ------------------------------------------------------------------
+
+    def _client(self):
+        return self.app_id.account_id._get_backend()
+
+    def _step_by_code(self, code):
+        return self.step_ids.filtered(lambda s: s.code == code)[:1]
+
+    @staticmethod
+    def _deployment_ids_of(app):
+        return [
+            (app.get(key) or {}).get("id")
+            for key in ("active_deployment", "in_progress_deployment", "pending_deployment",
+                        "pinned_deployment")
+            if (app.get(key) or {}).get("id")
+        ]
+
+    @staticmethod
+    def _new_deployment(app, known_ids, version=None):
+        """The deployment of ``app`` not in ``known_ids`` (optionally of ``version``)."""
+        for key in ("pending_deployment", "in_progress_deployment", "pinned_deployment",
+                    "active_deployment"):
+            deployment = app.get(key) or {}
+            if deployment.get("id") and deployment["id"] not in known_ids and (
+                    version is None or deployment.get("spec") is None
+                    or spec_version(deployment.get("spec")) == version):
+                return deployment["id"]
+        return None
+
+    def _spec_hash(self, spec):
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    def _expected_seconds(self, client):
+        """How long the app's deployments take to reach ACTIVE, from history.
+
+        Odoo's own history first (the median of the last five successful
+        monitors); else one call for DigitalOcean's recent deployments.
+        """
+        monitors = self.env["do.deployment.step"].search([
+            ("deployment_id.app_id", "=", self.app_id.id),
+            ("deployment_id", "!=", self.id),
+            ("code", "in", ("monitor", "rb_monitor")),
+            ("state", "=", "done"),
+        ], order="id desc", limit=5)
+        seconds = [m.data["active_after"] for m in monitors
+                   if m.data and m.data.get("active_after")]
+        if seconds:
+            return statistics.median(seconds)
+        try:
+            history = client.list_deployments(self.app_id.do_app_id, per_page=5)
+        except DeployError:
+            return None
+        return expected_seconds(history, exclude_id=self.do_deployment_id)
+
+    # ------------------------------------------------------------------
+    # Steps 1-8 (one short action each; None = done, a number = poll again)
+    # ------------------------------------------------------------------
+
+    def _step_update_spec(self, step):
+        """Step 1: fetch the live spec, set the tag, validate, check the tag, propose."""
+        client = self._client()
+        app = client.get_app(self.app_id.do_app_id)
+        components = [c.strip() for c in (self.components or "").split(",") if c.strip()]
+        new_spec = appspec.set_image_tag(app.get("spec") or {}, self.image_tag,
+                                         components or None)
+        appspec.load_spec(appspec.dump_spec(new_spec))
+        warnings = appspec.validate_spec(new_spec)
+        if self.app_id.registry_repository:
+            self.app_id._check_tag_in_registry(client, self.image_tag)
+        proposal = client.propose(new_spec, app_id=self.app_id.do_app_id)
+        active = app.get("active_deployment") or {}
+        ingress = app.get("live_url") or app.get("default_ingress")
+        if ingress and not self.app_id.ingress_url:
+            self.app_id.ingress_url = ingress
+        self.write({
+            "previous_do_deployment_id": active.get("id") or False,
+            "previous_version": spec_version(active.get("spec") or app.get("spec")) or False,
+            "target_spec": new_spec,
+        })
+        for warning in warnings:
+            step._append_log(f"Warning: {warning}")
+        step._update_data(
+            previous_deployment_id=active.get("id"),
+            previous_version=self.previous_version or None,
+            known_deployment_ids=self._deployment_ids_of(app),
+            spec_hash=self._spec_hash(new_spec),
+            app_cost=proposal.get("app_cost"),
+            warnings=warnings,
+        )
+        step._append_log(
+            f"Spec ready: {self.image_tag} on "
+            f"{', '.join(components) if components else 'every image component'}; "
+            f"previous version {self.previous_version or 'unknown'}.")
+
+    def _step_apply_spec(self, step):
+        """Step 2: PUT the spec - which also creates the deployment (exactly once)."""
+        client = self._client()
+        spec = self.sudo().target_spec
+        known = self._step_by_code("update_spec").data.get("known_deployment_ids") or []
+        data = step.data or {}
+        if data.get("intent_at"):
+            app = client.get_app(self.app_id.do_app_id)
+            created = self._new_deployment(app, known, self.image_tag)
+            if created or (spec_version(app.get("spec")) == self.image_tag
+                           and self.image_tag != self.previous_version):
+                step._append_log("Resumed: the interrupted spec update had reached "
+                                 "DigitalOcean; not sending it again.")
+                return self._store_applied(step, created)
+            step._append_log("Resumed: the interrupted spec update had not reached "
+                             "DigitalOcean; sending it again.")
+        self._commit_intent(step, spec_hash=self._spec_hash(spec))
+        try:
+            app = client.update_app(self.app_id.do_app_id, spec,
+                                    update_all_source_versions=self.force_rebuild)
+        except DeployError as error:
+            if error.details.get("maybe_created"):
+                step._append_log(f"{error.code}: {error.message} The update may have been "
+                                 "applied; the app is read again before anything else.")
+                return RETRY_DELAY
+            raise
+        return self._store_applied(step, self._new_deployment(app, known))
+
+    def _store_applied(self, step, created_deployment_id):
+        # DigitalOcean deploys every spec change; no deployment means nothing changed.
+        step._update_data(applied=bool(created_deployment_id),
+                          created_deployment_id=created_deployment_id)
+        step._append_log(
+            f"Spec applied; DigitalOcean created deployment {created_deployment_id}."
+            if created_deployment_id else
+            "Spec applied; DigitalOcean created no deployment (the spec did not change).")
+
+    def _step_create_deployment(self, step):
+        """Step 3: adopt the deployment the update created, or create one (exactly once).
+
+        The SOP runs ``create-deployment`` after ``apps update``, but the PUT
+        already deploys (reference §5): a second call would build twice. A
+        deployment is created here only when the update created none.
+        """
+        created = self._step_by_code("apply_spec").data.get("created_deployment_id")
+        if created:
+            self.do_deployment_id = created
+            step._append_log(f"Adopted deployment {created}, created by the spec update.")
+            return None
+        client = self._client()
+        data = step.data or {}
+        if data.get("intent_at"):
+            app = client.get_app(self.app_id.do_app_id)
+            found = self._new_deployment(app, data.get("known_deployment_ids") or [])
+            if found:
+                step._append_log(f"Resumed: adopted deployment {found}, created before the "
+                                 "interruption.")
+                self.do_deployment_id = found
+                return None
+            known = data.get("known_deployment_ids") or []
+        else:
+            app = client.get_app(self.app_id.do_app_id)
+            known = self._deployment_ids_of(app)
+        self._commit_intent(step, known_deployment_ids=known)
+        try:
+            deployment = client.create_deployment(self.app_id.do_app_id,
+                                                  force_build=self.force_rebuild)
+        except DeployError as error:
+            if error.details.get("maybe_created"):
+                step._append_log(f"{error.code}: {error.message} Checking whether it was "
+                                 "created before trying again.")
+                return RETRY_DELAY
+            raise
+        self._store_created_deployment(step, deployment["id"])
+        return None
+
+    def _store_created_deployment(self, step, deployment_id):
+        """Record the DigitalOcean deployment a mutating call created."""
+        self.do_deployment_id = deployment_id
+        step._update_data(deployment_id=deployment_id)
+        step._append_log(f"Created deployment {deployment_id}.")
+
+    def _step_monitor(self, step):
+        """Step 4: poll the deployment's phase until ACTIVE (or a failure)."""
+        return self._poll_do_deployment(step)
+
+    def _poll_do_deployment(self, step):
+        client = self._client()
+        data = step.data or {}
+        if "expected_seconds" not in data:
+            step._update_data(expected_seconds=self._expected_seconds(client))
+            data = step.data
+        deployment = client.get_deployment(self.app_id.do_app_id, self.do_deployment_id)
+        phase = deployment.get("phase") or "UNKNOWN"
+        progress = deployment.get("progress") or {}
+        counts = f"{progress.get('success_steps', 0)}/{progress.get('total_steps', 0)}"
+        if phase != data.get("phase"):
+            step._append_log(f"Phase {phase} ({counts} steps).")
+        elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
+        step._update_data(phase=phase, progress=counts, polls=data.get("polls", 0) + 1)
+        if phase == "ACTIVE":
+            step._update_data(active_after=deployment_seconds(deployment) or elapsed)
+            return None
+        if phase in FAILED_PHASES:
+            raise self._deployment_failure(client, step, deployment)
+        if elapsed > self.app_id.deploy_timeout:
+            try:
+                client.cancel_deployment(self.app_id.do_app_id, self.do_deployment_id)
+                step._append_log("Canceled the deployment on DigitalOcean.")
+            except DeployError as error:
+                step._append_log(f"Could not cancel the deployment: {error.code}.")
+            raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
+        expected = data.get("expected_seconds") or min(
+            SOP_EXPECTED_SECONDS, float(step.budget or SOP_EXPECTED_SECONDS))
+        return poll_interval(phase, elapsed, expected)
+
+    def _deployment_failure(self, client, step, deployment):
+        """The SOP error of a failed DigitalOcean deployment, with its log on the step."""
+        error = failure_error(deployment)
+        component, log_type = error.details["component"], error.details["log_type"]
+        if log_type:
+            try:
+                log = client.get_logs(self.app_id.do_app_id, self.do_deployment_id,
+                                      component=component, log_type=log_type)
+            except DeployError as log_error:
+                log = f"({log_type} log not available: {log_error.code})"
+            if log:
+                step._append_log(f"{log_type} log of {component or 'the app'}:\n{log}")
+        return error
+
+    def _step_health_check(self, step):
+        """Step 5: one failure warns and retries; two consecutive fail the step."""
+        return self._check_health(step)
+
+    def _check_health(self, step, expected_version=None):
+        result = checks.check_health(
+            self._ingress_url(), path=self.app_id.health_path,
+            budget_seconds=min(10.0, float(step.budget or 10)),
+            expected_version=expected_version)
+        data = step.data or {}
+        history = [*data.get("checks", []), result.to_dict()]
+        if result.ok:
+            step._update_data(checks=history[-10:], consecutive_failures=0)
+            step._append_log(result.message)
+            return None
+        failures = data.get("consecutive_failures", 0) + 1
+        step._update_data(checks=history[-10:], consecutive_failures=failures, warning=True)
+        if failures >= 2:
+            raise DeployError(result.code or "HEALTH_CHECK_FAIL",
+                              f"{result.message} (second consecutive failure)")
+        step._append_log(f"Warning: {result.code}: {result.message} "
+                         f"Checking again in {HEALTH_RETRY:.0f} s.")
+        return HEALTH_RETRY
+
+    def _ingress_url(self):
+        url = self.app_id.ingress_url
+        if not url:
+            raise DeployError("LOAD_BALANCER_ERROR",
+                              f"The app {self.app_id.name} has no ingress URL.")
+        return url
+
+    def _step_traffic_switch(self, step):
+        """Step 6: our deployment is active and the ingress serves our version."""
+        client = self._client()
+        app = client.get_app(self.app_id.do_app_id)
+        active_id = (app.get("active_deployment") or {}).get("id")
+        step._update_data(active_deployment_id=active_id, live_url=app.get("live_url"))
+        if active_id != self.do_deployment_id:
+            # Retried until the step's limit: the switch may lag behind ACTIVE.
+            raise DeployError("TRAFFIC_SWITCH_FAILED", (
+                f"The app's active deployment is {active_id}, not {self.do_deployment_id}."),
+                retryable=True)
+        self._check_ingress(step, self.image_tag, self.do_deployment_id)
+        self.app_id.live_version = self.image_tag
+
+    def _check_ingress(self, step, version, deployment_id):
+        """The ingress serves ``version``; DNS resolves; TLS is valid when https."""
+        ingress = self._ingress_url()
+        served = checks.check_served_version(ingress, version,
+                                             expected_deployment_id=deployment_id)
+        step._update_data(served=served.to_dict())
+        served.raise_for_result()
+        parts = urlsplit(ingress)
+        dns = checks.check_dns(parts.hostname)
+        step._update_data(dns=dns.to_dict())
+        dns.raise_for_result()
+        if parts.scheme == "https":
+            tls = checks.check_tls(parts.hostname, port=parts.port or 443)
+            step._update_data(tls=tls.to_dict())
+            tls.raise_for_result()
+        else:
+            step._update_data(tls={"ok": True, "skipped": True,
+                                   "message": "Plain http ingress: no certificate to check."})
+            step._append_log("TLS check skipped: the ingress is plain http.")
+        step._append_log(served.message)
+
+    def _step_validate(self, step):
+        """Step 7: the app's endpoint checks (the SOP's set when it has none)."""
+        results = checks.check_endpoints(self._ingress_url(), self.app_id._get_endpoint_checks())
+        step._update_data(results=[result.to_dict() for result in results])
+        for result in results:
+            step._append_log(f"{'OK' if result.ok else result.code}: {result.message}")
+        for result in results:
+            result.raise_for_result()
+
+    def _step_update_task(self, step):
+        """Step 8: stage, deployment facts and a chatter message on the task."""
+        task = self.task_id.exists()
+        if not task:
+            raise DeployError("TASK_NOT_FOUND", "The task of this deployment does not exist.")
+        try:
+            with self.env.cr.savepoint():
+                vals = {
+                    "deployed_at": fields.Datetime.now(),
+                    "deployed_by": self.requested_by_id.id,
+                    "deployed_version": self.image_tag,
+                }
+                stage = self.app_id.deployed_stage_id
+                if stage and task.project_id:
+                    if task.project_id not in stage.project_ids:
+                        stage.project_ids = [fields.Command.link(task.project_id.id)]
+                    vals["stage_id"] = stage.id
+                task.write(vals)
+                task.message_post(
+                    body=self._task_message(),
+                    author_id=self.requested_by_id.partner_id.id,
+                    subtype_xmlid="mail.mt_comment",
+                )
+        except (UserError, ValidationError, AccessError) as error:
+            raise DeployError("ODOO_API_ERROR", f"The task could not be updated: {error}") from None
+        step._update_data(task_id=task.id, stage=self.app_id.deployed_stage_id.name or None)
+        step._append_log(f"Task {task.display_name} updated.")
+
+    def _task_message(self):
+        return Markup(
+            "<p>Deployed <b>%s</b> to <b>%s</b> (%s).</p>"
+            "<ul><li>Deployment: %s (DigitalOcean %s)</li><li>Deployed by: %s</li>"
+            "<li>Duration: %s s</li></ul>") % (
+            self.image_tag, self.app_id.name, self.environment, self.name,
+            self.do_deployment_id, self.requested_by_id.name,
+            round((fields.Datetime.now() - self.start_date).total_seconds(), 1))
