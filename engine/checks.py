@@ -10,7 +10,8 @@ host and port (or http to https on the same host), at most five and never
 from https to http; one time budget for the whole exchange, enforced even
 against a server that trickles bytes; at most 1 MB of body read. Requests go
 direct: proxy variables and ~/.netrc are ignored unless the caller passes its
-own ``session``.
+own ``session``. A session from :func:`engine.urls.guarded_session` that refuses
+the address a URL reached gives a failed check with code URL_NOT_ALLOWED.
 """
 
 import contextlib
@@ -92,7 +93,7 @@ class CheckResult:
 
 
 class _FetchError(Exception):
-    """No usable answer; ``reason`` is url, unreachable, timeout, tls or redirect."""
+    """No usable answer; ``reason`` is url, unreachable, timeout, tls, redirect or refused."""
 
     def __init__(self, reason, message):
         super().__init__(message)
@@ -221,6 +222,9 @@ def _get_once(http, url, start, deadline):
         raise _FetchError("tls", "its TLS certificate was refused") from exc
     except requests.exceptions.RequestException as exc:
         raise _FetchError("unreachable", _describe(exc)) from exc
+    except DeployError as exc:
+        # Only a session from engine.urls.guarded_session raises it: the address is refused.
+        raise _FetchError("refused", exc.message) from exc
     with response:
         body, truncated = _read_body(response, deadline)
     if time.monotonic() > deadline:
@@ -254,8 +258,9 @@ def _http(session):
 
 
 def _fetch_failure(exc, codes, fallback, subject, data):
-    code = {"tls": "SSL_CERTIFICATE_ERROR", **codes}.get(exc.reason, fallback)
-    return CheckResult(False, code, f"{subject} failed: {exc.message}.",
+    code = {"tls": "SSL_CERTIFICATE_ERROR", "refused": "URL_NOT_ALLOWED", **codes}.get(
+        exc.reason, fallback)
+    return CheckResult(False, code, f"{subject} failed: {exc.message.rstrip('.')}.",
                        data={**data, "reason": exc.reason})
 
 

@@ -109,13 +109,17 @@ class AppPlatformClient:
     def __init__(self, token, base_url=DEFAULT_API_URL, *, connect_timeout=5.0,
                  read_timeout=30.0, max_retries=5, backoff_base=1.0, backoff_cap=30.0,
                  sleep=time.sleep, session=None, log_tail_bytes=65536,
-                 log_read_timeout=10.0, clock=time.time):
+                 log_read_timeout=10.0, clock=time.time, log_session=None):
         """Beyond the obvious: ``sleep`` and ``clock`` (epoch seconds, compared with
         ``ratelimit-reset``) are injectable for tests; ``session``, if given, gets
         the token as its auth; ``log_read_timeout`` bounds each read of a log
-        archive, which is downloaded without the token.
+        archive, which is downloaded without the token, through ``log_session``
+        if given (e.g. :func:`engine.urls.guarded_session`: log URLs come from
+        the API's answer).
         """
         check_token(token)
+        if log_session is not None and log_session is session:
+            raise ValueError("log archives must not get the token: give them their own session")
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise DeployError("SERVICE_UNAVAILABLE",
@@ -139,7 +143,7 @@ class AppPlatformClient:
             "User-Agent": "do_deploy (Odoo) python-requests",
         })
         # Log archives live on other hosts (pre-signed URLs): never send them the token.
-        self._log_session = requests.Session()
+        self._log_session = log_session or requests.Session()
         self.rate_limit = {"limit": None, "remaining": None, "reset": None}
         self.request_count = 0
         self._registry_name = None

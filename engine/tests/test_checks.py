@@ -36,6 +36,7 @@ from engine.checks import (
 )
 from engine.errors import DeployError
 from engine.tests.common import auth_headers
+from engine.urls import guarded_session
 
 HEALTHY = {"status": "ok", "database": "connected", "version": "v1.4.0"}
 
@@ -865,5 +866,10 @@ def test_https_health_check_with_untrusted_and_trusted_certificate(pki):
             assert check_health(base, session=session).ok
             downgrade = check_health(base, path="/old", session=session)
         assert downgrade.message.endswith("it redirects from https to plain http.")
+        # The URL guard checks the peer of TLS connections too, before the handshake.
+        with guarded_session(["127.0.0.1", "::1"]) as guarded:
+            guarded.verify = pki["ca"]
+            assert check_health(base, session=guarded).ok
+        assert check_health(base, session=guarded_session()).code == "URL_NOT_ALLOWED"
     finally:
         secure.stop()
