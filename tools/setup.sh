@@ -6,8 +6,10 @@
 #      PostgreSQL (cluster started, a role for this user), Chromium, the venv module,
 #      libpq headers and a C compiler (psycopg2 builds from source);
 #   2. Odoo 19, the first of:
-#      a. ODOO_PYTHON=/path/to/python  a Python that already imports Odoo 19: .venv sees
-#                                      its packages (--system-site-packages);
+#      a. ODOO_PYTHON=/path/to/python  a Python (or a venv's) that already imports Odoo 19:
+#                                      .venv is made from the same interpreter and sees
+#                                      its packages, Odoo included; nothing is downloaded
+#                                      but the project's own requirements;
 #      b. ODOO_SRC=/path/to/tree       an Odoo 19 tree holding odoo/release.py (a git
 #                                      checkout, or an installed .../dist-packages);
 #      c. Debian's odoo-19 package, pinned, fetched with apt-get into the per-user cache
@@ -223,7 +225,7 @@ odoo_tree() {  # where Odoo 19 comes from, unless ODOO_PYTHON gives it ready-mad
 
 # ---------------------------------------------------------------- .venv
 python_env() {
-    local fp=$1 tree=${2:-}
+    local fp=$1 tree=${2:-} base
     rm -f "$MARKER"
     if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
         rm -rf "$VENV"  # its base Python moved or vanished
@@ -231,19 +233,31 @@ python_env() {
     if [ -n "${ODOO_PYTHON:-}" ]; then
         "$ODOO_PYTHON" -c 'import odoo.release as r, sys; sys.exit(not r.version.startswith("19."))' 2>/dev/null \
             || die "ODOO_PYTHON=$ODOO_PYTHON does not import Odoo 19"
-        [ -x "$VENV/bin/python" ] && grep -q 'include-system-site-packages = true' "$VENV/pyvenv.cfg" \
-            || { rm -rf "$VENV"; "$ODOO_PYTHON" -m venv --system-site-packages "$VENV"; }
+        base=$("$ODOO_PYTHON" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))')
     else
-        [ -x "$VENV/bin/python" ] || "$BASE_PYTHON" -m venv "$VENV"
+        base=$("$BASE_PYTHON" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))')
     fi
+    # A .venv made from another interpreter (another ODOO_PYTHON, a new Python) is remade.
+    local made_from; made_from=$("$VENV/bin/python" -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null || true)
+    [ "$made_from" = "$base" ] || { rm -rf "$VENV"; "$base" -m venv "$VENV"; }
     local py=$VENV/bin/python
     "$py" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel >/dev/null
     local reqs=(-r "$ROOT/requirements.txt")
+    local site; site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    rm -f "$site/do_deploy_odoo.pth"
+    if [ -n "${ODOO_PYTHON:-}" ]; then
+        # ODOO_PYTHON's own package directories, after .venv's, with their .pth files
+        # (an editable Odoo install is one) processed as site directories are.
+        "$ODOO_PYTHON" - >"$site/do_deploy_odoo.pth" <<'PY'
+import sys
+dirs = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+print("import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs))
+PY
+    fi
     if [ -n "$tree" ]; then
         reqs+=(-r "$ROOT/requirements-odoo19.txt")
         # Odoo importable through a directory that holds only a link to the odoo package:
         # the tree's other top-level directories (addons, setup, doc) stay off the path.
-        local site; site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
         mkdir -p "$VENV/odoo-link"
         ln -sfn "$tree/odoo" "$VENV/odoo-link/odoo"
         echo "$VENV/odoo-link" >"$site/do_deploy_odoo.pth"
