@@ -46,7 +46,8 @@ SELFIE_NPM=@mediapipe/selfie_segmentation@0.1.1675465747
 started=$(date +%s)
 say() { printf '%s\n' "$*"; }
 part() { printf '  %-12s %s\n' "$1" "$2"; }
-die() { printf 'make setup FAILED: %s\n' "$*" >&2; exit 3; }
+CLEANUP=()  # what a failing run removes: work that the next run would redo anyway
+die() { printf 'make setup FAILED: %s\n' "$*" >&2; rm -rf "${CLEANUP[@]}"; exit 3; }
 # Any other failing command ends setup with what failed, never silently.
 set -E
 trap 'rc=$?; [ "$rc" -eq 3 ] && exit 3; die "line $LINENO of tools/setup.sh failed: $BASH_COMMAND"' ERR
@@ -137,9 +138,9 @@ print(ns["version"])
 PY
 }
 
-apt_private() {  # apt-get with a private sources list in $1, the system's sources untouched
-    local d=$1; shift
-    apt-get -o Dir::Etc::sourcelist="$d/sid.list" -o Dir::Etc::sourceparts=/nonexistent \
+apt_private() {  # apt_private DIR apt-get|apt-cache ARGS: a private sources list, the system's untouched
+    local d=$1 tool=$2; shift 2
+    "$tool" -o Dir::Etc::sourcelist="$d/sid.list" -o Dir::Etc::sourceparts=/nonexistent \
         -o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" -o Debug::NoLocking=1 \
         -o APT::Sandbox::User="$(id -un)" "$@"
 }
@@ -164,16 +165,21 @@ odoo_from_debian() {  # prints the Odoo tree (the dir holding odoo/) or returns 
     mkdir -p "$CACHE"
     rm -rf "$final.partial" "$CACHE/apt"
     local d="$CACHE/apt"
+    CLEANUP+=("$d" "$final.partial")
     mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/debs" "$final.partial"
     printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$mirror" sid "$keyring" "$mirror" "$DEB_LINK_SUITE" \
         >"$d/sid.list"
-    apt_private "$d" -qq update >&2 || die "could not read Debian's package lists from $mirror (no network?)"
-    (cd "$d/debs" && apt_private "$d" -qq download "odoo-19=$ODOO_DEB_VERSION" >&2 2>"$d/err") \
-        || die "Debian no longer serves odoo-19=$ODOO_DEB_VERSION ($(tail -1 "$d/err")); set ODOO_DEB_VERSION to one it has ($(apt_private "$d" policy odoo-19 2>/dev/null | awk '/Candidate/{print $2}')), or ODOO_SRC / ODOO_PYTHON"
+    # apt-get update exits 0 when a list could not be fetched: look for the lists themselves.
+    apt_private "$d" apt-get -qq update >&2 2>"$d/err" || true
+    compgen -G "$d/lists/*_sid_main_binary-*_Packages*" >/dev/null \
+        && compgen -G "$d/lists/*_${DEB_LINK_SUITE}_main_binary-*_Packages*" >/dev/null \
+        || die "could not read Debian's package lists from $mirror (no network? $(grep -m1 -E '^(W|E):' "$d/err"))"
+    (cd "$d/debs" && apt_private "$d" apt-get -qq download "odoo-19=$ODOO_DEB_VERSION" >&2 2>"$d/err") \
+        || die "Debian no longer serves odoo-19=$ODOO_DEB_VERSION ($(tail -1 "$d/err")); set ODOO_DEB_VERSION to one it has ($(apt_private "$d" apt-cache madison odoo-19 2>/dev/null | awk '{print $3}' | paste -sd' ')), or ODOO_SRC / ODOO_PYTHON"
     local pkg
     for pkg in "${DEB_LINK_TARGETS[@]}"; do  # one at a time: one unknown name fails a batch
-        (cd "$d/debs" && { apt_private "$d" -qq download "$pkg/$DEB_LINK_SUITE" 2>/dev/null \
-                             || apt_private "$d" -qq download "$pkg"; } >&2 2>"$d/err") \
+        (cd "$d/debs" && { apt_private "$d" apt-get -qq download "$pkg/$DEB_LINK_SUITE" 2>/dev/null \
+                             || apt_private "$d" apt-get -qq download "$pkg"; } >&2 2>"$d/err") \
             || die "Debian does not serve $pkg, which Odoo's package links into ($(tail -1 "$d/err"))"
     done
     for deb in "$d"/debs/*.deb; do dpkg-deb -x "$deb" "$final.partial"; done
@@ -199,6 +205,7 @@ odoo_from_git() {
     if [ ! -f "$final/.complete" ]; then
         say "  cloning $ODOO_GIT_URL (branch 19.0, shallow) into $CACHE" >&2
         mkdir -p "$CACHE"; rm -rf "$final.partial"
+        CLEANUP+=("$final.partial")
         git clone -q --depth 1 --branch 19.0 "$ODOO_GIT_URL" "$final.partial" >&2 \
             || die "git could not clone $ODOO_GIT_URL (no network?); set ODOO_SRC or ODOO_PYTHON"
         touch "$final.partial/.complete"; mv "$final.partial" "$final"

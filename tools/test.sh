@@ -15,7 +15,7 @@ PY=${PYTHON:-python3}
 case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # survives the cd below
 cd "$ROOT" || exit 2
 
-engine_passed=0; engine_failed=0; odoo_passed=0; odoo_failed=0; pytest_odoo=""
+engine_passed=0; engine_failed=0; odoo_passed=0; odoo_failed=0; pytest_odoo=""; setup_layer=""; setup_passed=0; setup_failed=0
 status=0
 
 echo "== engine suite (no Odoo, no database)"
@@ -132,6 +132,22 @@ case "$odoo_version" in
         dropdb -h "${PGHOST:-127.0.0.1}" --if-exists "$db" 2>/dev/null
         rm -rf "$addons_dir" "$odoo_log"
     fi
+    echo
+    echo "== setup (tools/setup.sh on a copy of the project: failures, repair, ODOO_PYTHON)"
+    setup_log=$(mktemp)
+    $PY -m pytest tools/tests -q 2>&1 | tee "$setup_log" | tail -15
+    setup_rc=${PIPESTATUS[0]}
+    line=$(grep -E '^=*.*[0-9]+ (passed|failed)' "$setup_log" | tail -1)
+    setup_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    setup_failed=$(( $(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0) \
+                   + $(grep -oE '[0-9]+ error' <<<"$line" | grep -oE '[0-9]+' || echo 0) ))
+    if [ "$setup_rc" -ne 0 ] || grep -q skipped <<<"$line"; then
+        echo "setup tests FAILED (pytest exit $setup_rc)"
+        [ "$setup_failed" -eq 0 ] && setup_failed=1
+        status=1
+    fi
+    setup_layer="; setup ran ($setup_passed passed, $setup_failed failed)"
+    rm -f "$setup_log"
     ;;
 *)
     echo "odoo suite NOT RUN: no Odoo 19 is importable by $PY (set PYTHON to one that has it)"
@@ -140,6 +156,6 @@ esac
 
 echo
 echo "== layers: engine ran ($engine_passed passed, $engine_failed failed); lint $lint;" \
-     "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)${pytest_odoo:+; $pytest_odoo}"
-echo "$((engine_passed + odoo_passed)) passed, $((engine_failed + odoo_failed)) failed"
+     "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)${pytest_odoo:+; $pytest_odoo}$setup_layer"
+echo "$((engine_passed + odoo_passed + setup_passed)) passed, $((engine_failed + odoo_failed + setup_failed)) failed"
 exit $status
