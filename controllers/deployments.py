@@ -24,8 +24,6 @@ from odoo import SUPERUSER_ID, http
 from odoo.exceptions import ConcurrencyError
 from odoo.http import request
 
-from ..engine.appspec import validate_tag
-from ..engine.errors import DeployError
 from ..models.do_deployment import FINAL_STATES
 from .common import (
     CONFLICT,
@@ -266,10 +264,9 @@ def _check_trigger_fields(body):
     app = _app_reference(body.get("app"))
     if not app:
         raise ApiError(422, "APP_NOT_FOUND", "Give 'app': the app's id, name or DigitalOcean id.")
-    try:
-        image_tag = validate_tag(body.get("image_tag"), "image_tag")
-    except DeployError as error:
-        raise ApiError(422, error.code, error.message) from None
+    image_tag = body.get("image_tag")
+    if problem := request.env["do.deployment"]._image_tag_problem(image_tag):
+        raise ApiError(422, problem["code"], problem["message"])
     force_rebuild = body.get("force_rebuild", False)
     if not isinstance(force_rebuild, bool):
         raise ApiError(422, VALIDATION_ERROR, "'force_rebuild' must be true or false.")

@@ -24,7 +24,7 @@ from odoo import http, sql_db
 from odoo.http import request
 from odoo.tools import config
 
-from ..engine.appspec import VERSION_ENV
+from ..models.do_deployment import VERSION_ENV
 from .common import ALL_METHODS, METHOD_NOT_ALLOWED, error_response, json_response
 
 _logger = logging.getLogger(__name__)

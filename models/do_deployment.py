@@ -7,6 +7,9 @@ from ..engine import appspec
 from ..engine.errors import DeployError
 from .do_deployment_step import DEPLOY_STEPS, ROLLBACK_STEPS
 
+# The environment variable that carries the deployed version: step 1 sets it on the
+# retagged components, and a deployed Odoo's /api/v1/health reports it.
+VERSION_ENV = appspec.VERSION_ENV
 IN_FLIGHT_STATES = ("running", "rolling_back")
 FINAL_STATES = ("done", "failed", "rolled_back", "canceled")
 # Each deploy step's duration, copied onto its deployment (see duration_update_spec).
@@ -200,18 +203,29 @@ class DoDeployment(models.Model):
         if not app:
             raise ValidationError(self.env._(
                 "APP_NOT_FOUND: the app %(app)s does not exist.", app=vals.get("app_id") or "''"))
-        if vals.get("kind", "deploy") == "deploy":
-            try:
-                appspec.validate_tag(vals.get("image_tag"), "image_tag")
-            except DeployError as error:
-                raise ValidationError(self.env._(
-                    "%(code)s: %(message)s", code=error.code, message=error.message)) from None
+        if vals.get("kind", "deploy") == "deploy" and (
+                problem := self._image_tag_problem(vals.get("image_tag"))):
+            raise ValidationError(self.env._(
+                "%(code)s: %(message)s", code=problem["code"], message=problem["message"]))
         if vals.get("task_id") and not self.env["project.task"].browse(
                 vals["task_id"]).exists():
             raise ValidationError(self.env._(
                 "TASK_NOT_FOUND: the task %(task)s does not exist.", task=vals["task_id"]))
         self._check_environment_right(app)
         return app
+
+    @api.model
+    def _image_tag_problem(self, tag, path="image_tag"):
+        """Why ``tag`` cannot be deployed, as ``{"code", "message"}``; None if it can.
+
+        Controllers and wizards ask this before anything is created, so they
+        refuse a bad tag with the code and sentence a deployment would give.
+        """
+        try:
+            appspec.validate_tag(tag, path)
+        except DeployError as error:
+            return {"code": error.code, "message": error.message}
+        return None
 
     @api.model
     def _check_environment_right(self, app):

@@ -3,9 +3,6 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..engine.appspec import validate_tag
-from ..engine.errors import DeployError
-
 # A task "names" a tag when its title says ``tag: <tag>`` or carries a version such as v1.4.2.
 _TASK_TAG_RES = (
     re.compile(r"\btag\s*[:=]\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)", re.IGNORECASE),
@@ -72,12 +69,12 @@ class DoDeployWizard(models.TransientModel):
         self.ensure_one()
         if not self.app_id:
             raise UserError(self.env._("Choose the app to deploy to."))
-        try:
-            validate_tag((self.image_tag or "").strip())
-        except DeployError as error:
+        problem = self.env["do.deployment"]._image_tag_problem(
+            (self.image_tag or "").strip(), "tag")
+        if problem:
             raise UserError(self.env._(
-                "DigitalOcean would refuse the image tag. %(reason)s", reason=error.message,
-            )) from None
+                "DigitalOcean would refuse the image tag. %(reason)s",
+                reason=problem["message"]))
         if self.app_id.environment == "production" and not self.env.user.has_group(
                 "do_deploy.group_do_deploy_manager"):
             raise AccessError(self.env._(
