@@ -8,8 +8,8 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 
+from ..engine import pipeline_policy as policy
 from ..engine.errors import DeployError
-from .do_deployment_runner import RETRY_DELAY
 
 
 class DoDeployment(models.Model):
@@ -56,7 +56,7 @@ class DoDeployment(models.Model):
         client = self._client()
         app = client.get_app(self.app_id.do_app_id)
         result = client.validate_rollback(self.app_id.do_app_id, self.previous_do_deployment_id)
-        step._update_data(known_deployment_ids=self._deployment_ids_of(app),
+        step._update_data(known_deployment_ids=policy.deployment_ids_of(app),
                           valid=result["valid"], warnings=result.get("warnings") or [],
                           rollback_error=result.get("error"))
         for warning in result.get("warnings") or []:
@@ -75,7 +75,7 @@ class DoDeployment(models.Model):
         known = self._step_by_code("rb_validate").data.get("known_deployment_ids") or []
         if data.get("intent_at"):
             app = client.get_app(self.app_id.do_app_id)
-            found = self._new_deployment(app, known)
+            found = policy.new_deployment(app, known)
             if found:
                 step._append_log(f"Resumed: adopted rollback deployment {found}.")
                 self.do_deployment_id = found
@@ -88,7 +88,7 @@ class DoDeployment(models.Model):
             if error.details.get("maybe_created"):
                 step._append_log(f"{error.code}: {error.message} Checking whether it was "
                                  "created before trying again.")
-                return RETRY_DELAY
+                return policy.RETRY_DELAY
             raise
         self._store_created_deployment(step, deployment["id"])
         return None

@@ -18,17 +18,12 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 
+from ..engine import pipeline_policy as policy
 from ..engine.errors import DeployError
 from .do_deployment import IN_FLIGHT_STATES, STEP_DURATION_FIELDS
 from .do_deployment_step import FINISHED_STEP_STATES
 
 _logger = logging.getLogger(__name__)
-
-# Cron run: how long one run may keep polling its in-flight deployments.
-CRON_RUN_SECONDS = 50.0
-RETRY_DELAY = 10.0
-# A step that committed an intent owns its deployment this long (crash recovery delay).
-INTENT_LEASE = 30.0
 
 
 class _LockLost(Exception):
@@ -65,11 +60,10 @@ class DoDeployment(models.Model):
             next_due = runner._next_due_at()
             if next_due is None:
                 break
-            gap = max((next_due - fields.Datetime.now()).total_seconds(), 0.0)
-            if not gap and processed:
+            wait = policy.cron_pause(
+                (next_due - fields.Datetime.now()).total_seconds(), processed)
+            if not wait:
                 continue
-            # Due but locked by another worker: give it a moment.
-            wait = gap or 1.0
             if time.monotonic() + wait > deadline:
                 break
             runner._cron_wait(wait)
@@ -77,12 +71,8 @@ class DoDeployment(models.Model):
 
     @api.model
     def _get_cron_run_seconds(self):
-        value = self.env["ir.config_parameter"].sudo().get_param(
-            "do_deploy.cron_run_seconds", CRON_RUN_SECONDS)
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            return CRON_RUN_SECONDS
+        return policy.cron_run_seconds(self.env["ir.config_parameter"].sudo().get_param(
+            "do_deploy.cron_run_seconds", policy.CRON_RUN_SECONDS))
 
     @api.model
     def _cron_wait(self, seconds):
@@ -124,12 +114,8 @@ class DoDeployment(models.Model):
         next_due = self._next_due_at()
         if next_due is None:
             return
-        cron = self.env.ref("do_deploy.ir_cron_deployment_advance")
-        gap = (next_due - fields.Datetime.now()).total_seconds()
-        if gap <= run_seconds:
-            cron._trigger()
-        else:
-            cron._trigger(at=next_due - timedelta(seconds=run_seconds))
+        self.env.ref("do_deploy.ir_cron_deployment_advance")._trigger(
+            at=policy.rearm_at(next_due, fields.Datetime.now(), run_seconds))
 
     @api.model
     def _promote_queued(self):
@@ -221,7 +207,7 @@ class DoDeployment(models.Model):
             else:
                 if step:
                     step._append_log(message + " (retrying)")
-                self._schedule(INTENT_LEASE)
+                self._schedule(policy.INTENT_LEASE)
         self._notify_clients()
 
     # ------------------------------------------------------------------
@@ -238,15 +224,12 @@ class DoDeployment(models.Model):
 
     def _step_limit(self, step):
         """Seconds after which a step that made no progress is timed out."""
-        if step.code in ("monitor", "rb_monitor"):
-            return self.app_id.deploy_timeout + 60
-        return max(step.budget * 2, step.budget + 60)
+        return policy.step_limit(step.code, step.budget, self.app_id.deploy_timeout)
 
     def _past_deadline(self, step):
-        if not step.start_date:
-            return False
-        elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
-        return elapsed > self._step_limit(step)
+        elapsed = (fields.Datetime.now() - step.start_date).total_seconds() \
+            if step.start_date else None
+        return policy.past_deadline(elapsed, self._step_limit(step))
 
     def _advance(self):
         """Run one short action of the current step and record its outcome."""
@@ -266,7 +249,7 @@ class DoDeployment(models.Model):
         except DeployError as error:
             if error.retryable and not self._past_deadline(step):
                 step._append_log(f"{error.code}: {error.message} Retrying.")
-                self._schedule(self._retry_delay(error))
+                self._schedule(policy.retry_delay(error.details, time.time()))
                 return
             if error.retryable:
                 error = DeployError(error.code, f"{error.message} Still failing after "
@@ -293,19 +276,6 @@ class DoDeployment(models.Model):
     def _start_step(self, step):
         step.write({"state": "running", "start_date": fields.Datetime.now()})
         self.current_step_id = step
-
-    @staticmethod
-    def _retry_delay(error):
-        """Seconds before retrying a retryable error: DigitalOcean's retry-after or
-        rate-limit reset when it gives one, else RETRY_DELAY."""
-        details = error.details or {}
-        delay = details.get("retry_after")
-        if delay is None and details.get("reset"):
-            delay = min(details["reset"] - time.time(), 300.0)
-        try:
-            return max(RETRY_DELAY, float(delay or 0.0))
-        except (TypeError, ValueError):
-            return RETRY_DELAY
 
     def _complete_step(self, step):
         now = fields.Datetime.now()
@@ -403,11 +373,10 @@ class DoDeployment(models.Model):
         calling again). The lease keeps other workers off until we are done.
         """
         step._update_data(intent_at=fields.Datetime.now().isoformat(), **intent)
-        self._schedule(INTENT_LEASE)
+        self._schedule(policy.INTENT_LEASE)
         self.env["ir.cron"]._commit_progress()
         if not self.try_lock_for_update(allow_referencing=True):
             raise _LockLost()
-
 
     def _notify_clients(self):
         """Tell open forms to reload (ids and states only: every user gets the group)."""

@@ -5,9 +5,6 @@ the seconds until it wants to run again (a poll); it raises DeployError to
 fail the step. The driver that calls them is in ``do_deployment_runner.py``.
 """
 
-import hashlib
-import json
-import statistics
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
@@ -16,27 +13,23 @@ from odoo import fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import appspec, checks
+from ..engine import pipeline_policy as policy
 from ..engine.deployment import (
     FAILED_PHASES,
-    SOP_EXPECTED_SECONDS,
     deployment_seconds,
     expected_seconds,
     failure_error,
-    poll_interval,
     spec_version,
     timeout_error,
 )
 from ..engine.errors import DeployError
-from .do_deployment_runner import RETRY_DELAY
-
-HEALTH_RETRY = 10.0
 
 
 class DoDeployment(models.Model):
     _inherit = "do.deployment"
 
     # ------------------------------------------------------------------
-    # DigitalOcean helpers
+    # DigitalOcean helpers (the rollback steps use them too)
     # ------------------------------------------------------------------
 
     def _client(self):
@@ -45,48 +38,25 @@ class DoDeployment(models.Model):
     def _step_by_code(self, code):
         return self.step_ids.filtered(lambda s: s.code == code)[:1]
 
-    @staticmethod
-    def _deployment_ids_of(app):
-        return [
-            (app.get(key) or {}).get("id")
-            for key in ("active_deployment", "in_progress_deployment", "pending_deployment",
-                        "pinned_deployment")
-            if (app.get(key) or {}).get("id")
-        ]
-
-    @staticmethod
-    def _new_deployment(app, known_ids, version=None):
-        """The deployment of ``app`` not in ``known_ids`` (optionally of ``version``)."""
-        for key in ("pending_deployment", "in_progress_deployment", "pinned_deployment",
-                    "active_deployment"):
-            deployment = app.get(key) or {}
-            if deployment.get("id") and deployment["id"] not in known_ids and (
-                    version is None or deployment.get("spec") is None
-                    or spec_version(deployment.get("spec")) == version):
-                return deployment["id"]
-        return None
-
-    def _spec_hash(self, spec):
-        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
     def _expected_seconds(self, client):
         """How long the app's deployments take to reach ACTIVE, from history.
 
-        Odoo's own history first (the median of the last five successful
-        monitors); else one call for DigitalOcean's recent deployments.
+        Odoo's own history first (the median of the last successful monitors);
+        else one call for DigitalOcean's recent deployments.
         """
         monitors = self.env["do.deployment.step"].search([
             ("deployment_id.app_id", "=", self.app_id.id),
             ("deployment_id", "!=", self.id),
-            ("code", "in", ("monitor", "rb_monitor")),
+            ("code", "in", policy.MONITOR_STEPS),
             ("state", "=", "done"),
-        ], order="id desc", limit=5)
-        seconds = [m.data["active_after"] for m in monitors
-                   if m.data and m.data.get("active_after")]
+        ], order="id desc", limit=policy.HISTORY_SIZE)
+        seconds = policy.expected_from_history(
+            (monitor.data or {}).get("active_after") for monitor in monitors)
         if seconds:
-            return statistics.median(seconds)
+            return seconds
         try:
-            history = client.list_deployments(self.app_id.do_app_id, per_page=5)
+            history = client.list_deployments(self.app_id.do_app_id,
+                                              per_page=policy.HISTORY_SIZE)
         except DeployError:
             return None
         return expected_seconds(history, exclude_id=self.do_deployment_id)
@@ -99,7 +69,7 @@ class DoDeployment(models.Model):
         """Step 1: fetch the live spec, set the tag, validate, check the tag, propose."""
         client = self._client()
         app = client.get_app(self.app_id.do_app_id)
-        components = [c.strip() for c in (self.components or "").split(",") if c.strip()]
+        components = policy.component_names(self.components)
         new_spec = appspec.set_image_tag(app.get("spec") or {}, self.image_tag,
                                          components or None)
         appspec.load_spec(appspec.dump_spec(new_spec))
@@ -121,8 +91,7 @@ class DoDeployment(models.Model):
         step._update_data(
             previous_deployment_id=active.get("id"),
             previous_version=self.previous_version or None,
-            known_deployment_ids=self._deployment_ids_of(app),
-            spec_hash=self._spec_hash(new_spec),
+            known_deployment_ids=policy.deployment_ids_of(app),
             app_cost=proposal.get("app_cost"),
             warnings=warnings,
         )
@@ -139,7 +108,7 @@ class DoDeployment(models.Model):
         data = step.data or {}
         if data.get("intent_at"):
             app = client.get_app(self.app_id.do_app_id)
-            created = self._new_deployment(app, known, self.image_tag)
+            created = policy.new_deployment(app, known, self.image_tag)
             if created or (spec_version(app.get("spec")) == self.image_tag
                            and self.image_tag != self.previous_version):
                 step._append_log("Resumed: the interrupted spec update had reached "
@@ -147,7 +116,7 @@ class DoDeployment(models.Model):
                 return self._store_applied(step, created)
             step._append_log("Resumed: the interrupted spec update had not reached "
                              "DigitalOcean; sending it again.")
-        self._commit_intent(step, spec_hash=self._spec_hash(spec))
+        self._commit_intent(step)
         try:
             app = client.update_app(self.app_id.do_app_id, spec,
                                     update_all_source_versions=self.force_rebuild)
@@ -155,9 +124,9 @@ class DoDeployment(models.Model):
             if error.details.get("maybe_created"):
                 step._append_log(f"{error.code}: {error.message} The update may have been "
                                  "applied; the app is read again before anything else.")
-                return RETRY_DELAY
+                return policy.RETRY_DELAY
             raise
-        return self._store_applied(step, self._new_deployment(app, known))
+        return self._store_applied(step, policy.new_deployment(app, known))
 
     def _store_applied(self, step, created_deployment_id):
         # DigitalOcean deploys every spec change; no deployment means nothing changed.
@@ -184,7 +153,7 @@ class DoDeployment(models.Model):
         data = step.data or {}
         if data.get("intent_at"):
             app = client.get_app(self.app_id.do_app_id)
-            found = self._new_deployment(app, data.get("known_deployment_ids") or [])
+            found = policy.new_deployment(app, data.get("known_deployment_ids") or [])
             if found:
                 step._append_log(f"Resumed: adopted deployment {found}, created before the "
                                  "interruption.")
@@ -193,7 +162,7 @@ class DoDeployment(models.Model):
             known = data.get("known_deployment_ids") or []
         else:
             app = client.get_app(self.app_id.do_app_id)
-            known = self._deployment_ids_of(app)
+            known = policy.deployment_ids_of(app)
         self._commit_intent(step, known_deployment_ids=known)
         try:
             deployment = client.create_deployment(self.app_id.do_app_id,
@@ -202,7 +171,7 @@ class DoDeployment(models.Model):
             if error.details.get("maybe_created"):
                 step._append_log(f"{error.code}: {error.message} Checking whether it was "
                                  "created before trying again.")
-                return RETRY_DELAY
+                return policy.RETRY_DELAY
             raise
         self._store_created_deployment(step, deployment["id"])
         return None
@@ -243,9 +212,8 @@ class DoDeployment(models.Model):
             except DeployError as error:
                 step._append_log(f"Could not cancel the deployment: {error.code}.")
             raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
-        expected = data.get("expected_seconds") or min(
-            SOP_EXPECTED_SECONDS, float(step.budget or SOP_EXPECTED_SECONDS))
-        return poll_interval(phase, elapsed, expected)
+        return policy.monitor_poll_delay(phase, elapsed, data.get("expected_seconds"),
+                                         step.budget)
 
     def _deployment_failure(self, client, step, deployment):
         """The SOP error of a failed DigitalOcean deployment, with its log on the step."""
@@ -265,11 +233,12 @@ class DoDeployment(models.Model):
         """Step 5: one failure warns and retries; two consecutive fail the step."""
         return self._check_health(step)
 
-    def _check_health(self, step, expected_version=None):
+    def _check_health(self, step):
+        """One health check: None when healthy, else the seconds until the next one;
+        raises once enough checks in a row failed to fail the step."""
         result = checks.check_health(
             self._ingress_url(), path=self.app_id.health_path,
-            budget_seconds=min(10.0, float(step.budget or 10)),
-            expected_version=expected_version)
+            budget_seconds=min(10.0, float(step.budget or 10)))
         data = step.data or {}
         history = [*data.get("checks", []), result.to_dict()]
         if result.ok:
@@ -278,12 +247,13 @@ class DoDeployment(models.Model):
             return None
         failures = data.get("consecutive_failures", 0) + 1
         step._update_data(checks=history[-10:], consecutive_failures=failures, warning=True)
-        if failures >= 2:
+        delay = policy.health_retry(failures)
+        if delay is None:
             raise DeployError(result.code or "HEALTH_CHECK_FAIL",
                               f"{result.message} (second consecutive failure)")
         step._append_log(f"Warning: {result.code}: {result.message} "
-                         f"Checking again in {HEALTH_RETRY:.0f} s.")
-        return HEALTH_RETRY
+                         f"Checking again in {delay:.0f} s.")
+        return delay
 
     def _ingress_url(self):
         url = self.app_id.ingress_url
