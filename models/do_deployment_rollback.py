@@ -71,27 +71,13 @@ class DoDeployment(models.Model):
     def _step_rb_create(self, step):
         """Roll back (pinned), exactly once like step 3."""
         client = self._client()
-        data = step.data or {}
+        app_id = self.app_id.do_app_id
         known = self._step_by_code("rb_validate").data.get("known_deployment_ids") or []
-        if data.get("intent_at"):
-            app = client.get_app(self.app_id.do_app_id)
-            found = policy.new_deployment(app, known)
-            if found:
-                step._append_log(f"Resumed: adopted rollback deployment {found}.")
-                self.do_deployment_id = found
-                return None
-        self._commit_intent(step)
-        try:
-            deployment = client.create_rollback(self.app_id.do_app_id,
-                                                self.previous_do_deployment_id)
-        except DeployError as error:
-            if error.details.get("maybe_created"):
-                step._append_log(f"{error.code}: {error.message} Checking whether it was "
-                                 "created before trying again.")
-                return policy.RETRY_DELAY
-            raise
-        self._store_created_deployment(step, deployment["id"])
-        return None
+        return self._call_once(
+            step, "the rollback",
+            call=lambda: client.create_rollback(app_id, self.previous_do_deployment_id)["id"],
+            find=lambda app: policy.new_deployment(app, known),
+            adopt=lambda deployment_id: self._store_created_deployment(step, deployment_id))
 
     def _step_rb_monitor(self, step):
         return self._poll_do_deployment(step)

@@ -378,6 +378,41 @@ class DoDeployment(models.Model):
         if not self.try_lock_for_update(allow_referencing=True):
             raise _LockLost()
 
+    def _call_once(self, step, what, *, call, find, adopt, intent=None):
+        """Commit an intent, call DigitalOcean once, adopt on a lost reply.
+
+        For the calls that create a DigitalOcean deployment (apply the spec,
+        create a deployment, create or revert a rollback). ``call()`` makes the
+        call and returns what it made; ``find(app)`` tells, from the app as
+        DigitalOcean shows it now, what an earlier call made (None: it never
+        arrived); ``adopt(result)`` records either. ``what`` names the call in
+        the step's log; ``intent`` is stored with the intent.
+
+        When the step committed its intent and then died, or the call got no
+        reliable reply (``maybe_created``: a 5xx, a timeout, a dropped
+        connection), the next run reads the app and adopts what the call made
+        instead of calling again. Returns what ``adopt`` returns, or the delay
+        before that read.
+        """
+        if (step.data or {}).get("intent_at"):
+            found = find(self._client().get_app(self.app_id.do_app_id))
+            if found is not None:
+                step._append_log(f"Resumed: {what} had reached DigitalOcean; "
+                                 "not sending it again.")
+                return adopt(found)
+            step._append_log(f"Resumed: {what} had not reached DigitalOcean; sending it again.")
+        self._commit_intent(step, **(intent or {}))
+        try:
+            result = call()
+        except DeployError as error:
+            if error.details.get("maybe_created"):
+                step._append_log(f"{error.code}: {error.message} {what.capitalize()} may have "
+                                 "reached DigitalOcean; the app is read again before anything "
+                                 "else.")
+                return policy.RETRY_DELAY
+            raise
+        return adopt(result)
+
     def _notify_clients(self):
         """Tell open forms to reload (ids and states only: every user gets the group)."""
         if not self:

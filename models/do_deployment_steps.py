@@ -103,30 +103,25 @@ class DoDeployment(models.Model):
     def _step_apply_spec(self, step):
         """Step 2: PUT the spec - which also creates the deployment (exactly once)."""
         client = self._client()
+        app_id = self.app_id.do_app_id
         spec = self.sudo().target_spec
         known = self._step_by_code("update_spec").data.get("known_deployment_ids") or []
-        data = step.data or {}
-        if data.get("intent_at"):
-            app = client.get_app(self.app_id.do_app_id)
+
+        def applied(app):
+            """What an earlier PUT left on the app; None if it never arrived."""
             created = policy.new_deployment(app, known, self.image_tag)
             if created or (spec_version(app.get("spec")) == self.image_tag
                            and self.image_tag != self.previous_version):
-                step._append_log("Resumed: the interrupted spec update had reached "
-                                 "DigitalOcean; not sending it again.")
-                return self._store_applied(step, created)
-            step._append_log("Resumed: the interrupted spec update had not reached "
-                             "DigitalOcean; sending it again.")
-        self._commit_intent(step)
-        try:
-            app = client.update_app(self.app_id.do_app_id, spec,
-                                    update_all_source_versions=self.force_rebuild)
-        except DeployError as error:
-            if error.details.get("maybe_created"):
-                step._append_log(f"{error.code}: {error.message} The update may have been "
-                                 "applied; the app is read again before anything else.")
-                return policy.RETRY_DELAY
-            raise
-        return self._store_applied(step, policy.new_deployment(app, known))
+                return {"deployment_id": created}
+            return None
+
+        def update():
+            app = client.update_app(app_id, spec, update_all_source_versions=self.force_rebuild)
+            return {"deployment_id": policy.new_deployment(app, known)}
+
+        return self._call_once(
+            step, "the spec update", call=update, find=applied,
+            adopt=lambda result: self._store_applied(step, result["deployment_id"]))
 
     def _store_applied(self, step, created_deployment_id):
         # DigitalOcean deploys every spec change; no deployment means nothing changed.
@@ -150,31 +145,17 @@ class DoDeployment(models.Model):
             step._append_log(f"Adopted deployment {created}, created by the spec update.")
             return None
         client = self._client()
+        app_id = self.app_id.do_app_id
         data = step.data or {}
         if data.get("intent_at"):
-            app = client.get_app(self.app_id.do_app_id)
-            found = policy.new_deployment(app, data.get("known_deployment_ids") or [])
-            if found:
-                step._append_log(f"Resumed: adopted deployment {found}, created before the "
-                                 "interruption.")
-                self.do_deployment_id = found
-                return None
             known = data.get("known_deployment_ids") or []
         else:
-            app = client.get_app(self.app_id.do_app_id)
-            known = policy.deployment_ids_of(app)
-        self._commit_intent(step, known_deployment_ids=known)
-        try:
-            deployment = client.create_deployment(self.app_id.do_app_id,
-                                                  force_build=self.force_rebuild)
-        except DeployError as error:
-            if error.details.get("maybe_created"):
-                step._append_log(f"{error.code}: {error.message} Checking whether it was "
-                                 "created before trying again.")
-                return policy.RETRY_DELAY
-            raise
-        self._store_created_deployment(step, deployment["id"])
-        return None
+            known = policy.deployment_ids_of(client.get_app(app_id))
+        return self._call_once(
+            step, "the deployment", intent={"known_deployment_ids": known},
+            call=lambda: client.create_deployment(app_id, force_build=self.force_rebuild)["id"],
+            find=lambda app: policy.new_deployment(app, known),
+            adopt=lambda deployment_id: self._store_created_deployment(step, deployment_id))
 
     def _store_created_deployment(self, step, deployment_id):
         """Record the DigitalOcean deployment a mutating call created."""

@@ -140,8 +140,11 @@ class TestPipeline(DeployCommon):
                 mute_logger(RUNNER_LOGGER):
             self.run_until_idle()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
-        self.assertEqual(len(calls), 1)
-        self.assertIn("adopted deployment", self.step(deployment, "create_deployment").log)
+        # Recorded twice: the crash lost the first record; the resume adopted the same one.
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(calls[0], calls[1])
+        self.assertIn("the deployment had reached DigitalOcean; not sending it again",
+                      self.step(deployment, "create_deployment").log)
         self.assertEqual(deployment.do_deployment_id, calls[0])
         self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
 
@@ -172,7 +175,8 @@ class TestPipeline(DeployCommon):
         self.sim.set_scenario("server-error", operation="apps_update", apply=True, count=10)
         self.run_cron()
         self.sim.set_scenario(None)
-        self.assertIn("may have been applied", self.step(deployment, "apply_spec").log)
+        self.assertIn("The spec update may have reached DigitalOcean",
+                      self.step(deployment, "apply_spec").log)
         self.run_until_idle()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
