@@ -39,9 +39,13 @@ if [ "$state" != "installed" ]; then
     [ "$state" = "installed" ] || { echo "do_deploy is '$state' in $DB, not installed" >&2; exit 1; }
 fi
 
-# The demo account points at the simulator this script started, whatever its port.
+# The demo account and the demo apps' ingress point at the simulator this script
+# started, whatever its port.
 psql -h "$PGHOST" -qc "UPDATE do_account SET api_url = 'http://127.0.0.1:$SIM_PORT'
-                       WHERE backend = 'simulator'" "$DB" || exit 1
+                       WHERE backend = 'simulator';
+                       UPDATE do_app SET ingress_url = regexp_replace(ingress_url,
+                           '^http://127\.0\.0\.1:[0-9]+/', 'http://127.0.0.1:$SIM_PORT/')
+                       WHERE account_id IN (SELECT id FROM do_account WHERE backend = 'simulator')" "$DB" || exit 1
 
 echo "Odoo: http://localhost:$PORT (login admin / admin)  simulator: http://127.0.0.1:$SIM_PORT"
 cd "$addons_dir" && $PY -m odoo server -d "$DB" --db-filter="^$DB\$" --addons-path="$addons_path" --db_host="$PGHOST" \
