@@ -269,7 +269,7 @@ PY
         ln -sfn "$tree/odoo" "$VENV/odoo-link/odoo"
         echo "$VENV/odoo-link" >"$site/do_deploy_odoo.pth"
     fi
-    "$py" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2> >(grep -v "^WARNING: Location 'file:" >&2) \
+    "$py" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2> >(grep -v "^WARNING: Location 'file:" >&2 || true) \
         || die "pip could not install the Python requirements (see above)"
     local v; v=$("$py" -c 'import odoo.release as r; print(r.version)' 2>/dev/null) || true
     case "$v" in 19.*) ;; *) die "Odoo is not importable from $VENV after setup (got '${v:-nothing}')";; esac

@@ -113,6 +113,7 @@ def test_the_users_odoo_is_used_and_a_failed_run_is_repaired(project, env):
     broken.write_text(good)
     repaired = run_setup(project, env, ODOO_PYTHON=odoo_python)
     assert repaired.returncode == 0, repaired.stderr
+    assert not failure_lines(repaired), repaired.stderr
     assert (project / ".venv/.setup-complete").exists()
     assert not Path(env["DO_DEPLOY_CACHE"]).exists()  # nothing fetched: no Odoo, no .deb
     version = subprocess.run(
