@@ -99,14 +99,21 @@ def deployment_seconds(deployment):
     return None
 
 
-def spec_version(spec):
+def spec_version(spec, components=None):
     """The version a spec deploys: DO_DEPLOY_VERSION of its first image component, else
-    that component's image tag."""
+    that component's image tag.
+
+    With ``components`` (names), the first image component among those: a
+    deployment that retags some components only is known by their version, as
+    the others keep their own. None when none of them is in the spec.
+    """
     try:
-        components = appspec.image_components(spec or {})
+        image_components = appspec.image_components(spec or {})
     except DeployError:
         return None
-    for component in components:
+    if components:
+        image_components = [item for item in image_components if item["name"] in components]
+    for component in image_components:
         for key, kind in appspec.COMPUTE_KINDS:
             for item in (spec.get(key) or []):
                 if kind == component["kind"] and item.get("name") == component["name"]:

@@ -66,17 +66,19 @@ def deployment_ids_of(app):
     ]
 
 
-def new_deployment(app, known_ids, version=None):
+def new_deployment(app, known_ids, version=None, components=None):
     """The id of the deployment of ``app`` not in ``known_ids``, or None.
 
-    With ``version``, only a deployment whose spec deploys that version counts;
-    a deployment shown without its spec is taken as it is.
+    With ``version``, only a deployment whose spec deploys that version on
+    ``components`` (names; None: the first image component, see
+    :func:`~.deployment.spec_version`) counts; a deployment shown without its
+    spec is taken as it is.
     """
     for key in _NEWEST_FIRST:
         deployment = app.get(key) or {}
         if deployment.get("id") and deployment["id"] not in known_ids and (
                 version is None or deployment.get("spec") is None
-                or spec_version(deployment.get("spec")) == version):
+                or spec_version(deployment.get("spec"), components) == version):
             return deployment["id"]
     return None
 

@@ -23,6 +23,7 @@ class DoDeployment(models.Model):
             "task_id": self.task_id.id,
             "app_id": self.app_id.id,
             "image_tag": self.previous_version,
+            "components": self.components,
             "rollback_of_id": self.id,
             "previous_do_deployment_id": self.previous_do_deployment_id,
             "previous_version": self.previous_version,
@@ -90,8 +91,11 @@ class DoDeployment(models.Model):
             if delay is not None:
                 return delay
             step._update_data(healthy=True)
-        if self.previous_version:
-            self._check_ingress(step, self.previous_version, self.do_deployment_id)
+        # The version the rollback deployment serves at the ingress (its spec's first
+        # image component), read when it went ACTIVE; the previous version otherwise.
+        served = (self._step_by_code("rb_monitor").data or {}).get("served_version")
+        if served or self.previous_version:
+            self._check_ingress(step, served or self.previous_version, self.do_deployment_id)
         return None
 
     def _step_rb_commit(self, step):

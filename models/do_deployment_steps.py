@@ -38,6 +38,15 @@ class DoDeployment(models.Model):
     def _step_by_code(self, code):
         return self.step_ids.filtered(lambda s: s.code == code)[:1]
 
+    def _retagged_components(self):
+        """The component names this deployment retags; None for every image component.
+
+        Versions follow them: the version before (``previous_version``) and the
+        one a spec deploys are read on these components, since the others keep
+        theirs.
+        """
+        return policy.component_names(self.components) or None
+
     def _expected_seconds(self, client):
         """How long the app's deployments take to reach ACTIVE, from history.
 
@@ -69,9 +78,8 @@ class DoDeployment(models.Model):
         """Step 1: fetch the live spec, set the tag, validate, check the tag, propose."""
         client = self._client()
         app = client.get_app(self.app_id.do_app_id)
-        components = policy.component_names(self.components)
-        new_spec = appspec.set_image_tag(app.get("spec") or {}, self.image_tag,
-                                         components or None)
+        components = self._retagged_components()
+        new_spec = appspec.set_image_tag(app.get("spec") or {}, self.image_tag, components)
         appspec.load_spec(appspec.dump_spec(new_spec))
         warnings = appspec.validate_spec(new_spec)
         if self.app_id.registry_repository:
@@ -83,7 +91,8 @@ class DoDeployment(models.Model):
             self.app_id.ingress_url = ingress
         self.write({
             "previous_do_deployment_id": active.get("id") or False,
-            "previous_version": spec_version(active.get("spec") or app.get("spec")) or False,
+            "previous_version": spec_version(active.get("spec") or app.get("spec"),
+                                             components) or False,
             "target_spec": new_spec,
         })
         for warning in warnings:
@@ -106,11 +115,12 @@ class DoDeployment(models.Model):
         app_id = self.app_id.do_app_id
         spec = self.sudo().target_spec
         known = self._step_by_code("update_spec").data.get("known_deployment_ids") or []
+        components = self._retagged_components()
 
         def applied(app):
             """What an earlier PUT left on the app; None if it never arrived."""
-            created = policy.new_deployment(app, known, self.image_tag)
-            if created or (spec_version(app.get("spec")) == self.image_tag
+            created = policy.new_deployment(app, known, self.image_tag, components)
+            if created or (spec_version(app.get("spec"), components) == self.image_tag
                            and self.image_tag != self.previous_version):
                 return {"deployment_id": created}
             return None
@@ -182,7 +192,10 @@ class DoDeployment(models.Model):
         elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
         step._update_data(phase=phase, progress=counts, polls=data.get("polls", 0) + 1)
         if phase == "ACTIVE":
-            step._update_data(active_after=deployment_seconds(deployment) or elapsed)
+            # What the ingress will report once the deployment serves: the version of
+            # the spec's first image component, whichever components were retagged.
+            step._update_data(active_after=deployment_seconds(deployment) or elapsed,
+                              served_version=spec_version(deployment.get("spec")))
             return None
         if phase in FAILED_PHASES:
             raise self._deployment_failure(client, step, deployment)
@@ -244,7 +257,12 @@ class DoDeployment(models.Model):
         return url
 
     def _step_traffic_switch(self, step):
-        """Step 6: our deployment is active and the ingress serves our version."""
+        """Step 6: our deployment is active and the ingress serves its version.
+
+        The version the ingress reports is that of the new spec's first image
+        component: the tag when that component was retagged, its unchanged
+        version when only other components were.
+        """
         client = self._client()
         app = client.get_app(self.app_id.do_app_id)
         active_id = (app.get("active_deployment") or {}).get("id")
@@ -254,7 +272,8 @@ class DoDeployment(models.Model):
             raise DeployError("TRAFFIC_SWITCH_FAILED", (
                 f"The app's active deployment is {active_id}, not {self.do_deployment_id}."),
                 retryable=True)
-        self._check_ingress(step, self.image_tag, self.do_deployment_id)
+        self._check_ingress(step, spec_version(self.sudo().target_spec) or self.image_tag,
+                            self.do_deployment_id)
         self.app_id.live_version = self.image_tag
 
     def _check_ingress(self, step, version, deployment_id):

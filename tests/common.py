@@ -41,6 +41,9 @@ class DeployCommon(TransactionCase):
         cls.server = SimulatorServer(cls.sim).start()
         cls.addClassCleanup(cls.server.stop)
         cls.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "0")
+        # The simulator (API and ingress) is on this server's own network: allow it.
+        cls.env["ir.config_parameter"].sudo().set_param("do_deploy.allowed_networks",
+                                                        "127.0.0.1")
         cls.cron = cls.env.ref("do_deploy.ir_cron_deployment_advance")
         cls.sim_token = DEFAULT_TOKEN
 
@@ -157,7 +160,10 @@ class DeployCommon(TransactionCase):
             if not Deployment.search_count([("state", "in", ("queued", "running"))]):
                 return runs
             self.make_due()
-        self.fail(f"deployments still in flight after {max_runs} cron runs")
+        stuck = Deployment.search([("state", "in", ("queued", "running"))])
+        self.fail(f"deployments still in flight after {max_runs} cron runs: " + "; ".join(
+            f"{d.name} at {d.current_step_id.code}: "
+            f"{(d.current_step_id.log or '').strip().splitlines()[-1:]}" for d in stuck))
 
     def step(self, deployment, code):
         return deployment.step_ids.filtered(lambda s: s.code == code)

@@ -287,3 +287,51 @@ class TestPipeline(DeployCommon):
         self.run_until_idle()
         self.assertEqual(deployment.state, "failed", deployment.step_ids.mapped("log"))
         self.assertStepDurationsCopied(deployment)
+
+    # Deploys that retag some components only (issue 9, defect 2) ---------------------
+
+    def test_deploy_of_one_component_follows_that_components_version(self):
+        """Only the worker gets the tag: the web service keeps serving its own version,
+        and the version recorded before and after is the worker's."""
+        self.staging.component_names = "worker"
+        first = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(first.state, "done", first.step_ids.mapped("log"))
+        spec = self.sim.get_app(self.staging.do_app_id)["spec"]
+        self.assertEqual(spec["workers"][0]["image"]["tag"], "v1.1.0")
+        self.assertEqual(spec["services"][0]["image"]["tag"], "v1.0.0")
+        self.assertEqual(first.previous_version, "v1.0.0")
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+        second = self.deploy("v1.2.0")
+        self.run_until_idle()
+        self.assertEqual(second.state, "done", second.step_ids.mapped("log"))
+        self.assertEqual(second.previous_version, "v1.1.0", "the worker's, not the web's")
+        self.assertEqual(self.staging.live_version, "v1.2.0")
+        self.assertEqual(len(self.sim_deployments(self.staging)), 3)
+
+    def test_crash_after_the_put_of_one_component_does_not_send_it_again(self):
+        """Step 2 resumed after a crash recognises its PUT by the retagged component."""
+        self.staging.component_names = "worker"
+        deployment = self.deploy("v1.1.0")
+        count = len(self.sim_deployments(self.staging))
+        original = deployment_class(self.env)._store_applied
+        calls = []
+
+        def crash_once(record, step, created):
+            calls.append(created)
+            if len(calls) == 1:
+                raise RuntimeError("worker killed")
+            return original(record, step, created)
+
+        with patch.object(deployment_class(self.env), "_store_applied", crash_once), \
+                mute_logger(RUNNER_LOGGER):
+            self.run_cron()  # steps 1 and 2: PUT, then the crash
+            self.make_due()
+            self.run_cron()  # step 2 resumed
+        apply_log = self.step(deployment, "apply_spec").log
+        self.assertIn("had reached DigitalOcean; not sending it again", apply_log)
+        self.assertEqual(calls[1], calls[0], "the deployment the first PUT made is adopted")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(deployment.do_deployment_id, calls[0])
+        self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)

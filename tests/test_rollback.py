@@ -125,3 +125,22 @@ class TestRollback(DeployCommon):
         self.assertEqual(retry.state, "done")
         with self.assertRaises(UserError):
             retry.action_retry()
+
+    def test_rollback_of_one_component_returns_to_that_components_version(self):
+        """Issue 9, defect 2: the worker alone was retagged; rolling back returns it to its
+        own previous version, while the web service serves what it served all along."""
+        self.staging.component_names = "worker"
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        failing = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.assertEqual(failing.state, "rolled_back", failing.step_ids.mapped("log"))
+        rollback = failing.rollback_id
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(failing.previous_version, "v1.1.0", "the worker's, not the web's")
+        self.assertEqual(rollback.image_tag, "v1.1.0")
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+        spec = self.sim.get_app(self.staging.do_app_id)["spec"]
+        self.assertEqual(spec["workers"][0]["image"]["tag"], "v1.1.0")
+        self.assertEqual(spec["services"][0]["image"]["tag"], "v1.0.0")
+        self.assertTrue(rollback.rollback_criteria["traffic_on_previous_version"])

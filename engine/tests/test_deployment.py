@@ -445,3 +445,13 @@ def test_spec_version(sample_spec):
         {"name": "web", "github": {"repo": "acme/odoo"}}]}) is None
     assert dep.spec_version(None) is None
     assert dep.spec_version(["not", "a", "spec"]) is None
+
+
+def test_spec_version_of_the_retagged_components(sample_spec):
+    """A deployment that retags the worker only is known by the worker's version."""
+    spec = set_image_tag(sample_spec("v1.0.0"), "v1.1.0", ["worker"])
+    assert dep.spec_version(spec) == "v1.0.0"
+    assert dep.spec_version(spec, ["worker"]) == "v1.1.0"
+    assert dep.spec_version(spec, ["web", "worker"]) == "v1.0.0"
+    assert dep.spec_version(spec, ["nope"]) is None
+    assert dep.spec_version(spec, []) == "v1.0.0"

@@ -55,6 +55,19 @@ def test_the_deployment_a_spec_update_made_is_new(simulator, client, make_app):
     assert policy.new_deployment(live, known, "v1.1.0") == created
 
 
+def test_the_deployment_of_a_retagged_component_is_found_by_its_version(
+        simulator, client, make_app):
+    """Issue 9, defect 2: the worker alone gets v1.1.0; the web service keeps v1.0.0."""
+    app_id = make_app(build_seconds=60)["id"]
+    before = client.get_app(app_id)
+    known = policy.deployment_ids_of(before)
+    simulator.sim.push_tag("odoo", "v1.1.0")
+    after = client.update_app(app_id, set_image_tag(before["spec"], "v1.1.0", ["worker"]))
+    created = after["pending_deployment"]["id"]
+    assert policy.new_deployment(after, known, "v1.1.0", ["worker"]) == created
+    assert policy.new_deployment(after, known, "v1.1.0") is None, "the web's version is v1.0.0"
+
+
 def test_the_deployment_a_rollback_made_is_new(simulator, client, make_app):
     app_id = make_app()["id"]
     first = client.get_app(app_id)["active_deployment"]["id"]
