@@ -23,11 +23,30 @@ ErrorCode = namedtuple(
 )
 
 SEVERITIES = ("low", "medium", "high", "critical")
+# The quality gates' codes (step 0: checked before step 1 starts), beyond the SOP too.
+QUALITY_GATE_CODES = frozenset({
+    "CI_COMMIT_NOT_FOUND", "GITHUB_UNAUTHORIZED", "GITHUB_UNAVAILABLE",
+})
 # Codes the SOP does not have, added for failures it does not foresee:
 # URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network.
-BEYOND_SOP = frozenset({"URL_NOT_ALLOWED"})
+BEYOND_SOP = QUALITY_GATE_CODES | frozenset({"URL_NOT_ALLOWED"})
 
 _ROWS = [
+    # Quality gates, checked before step 1 (the SOP's "Quality Gates (Before Deployment)")
+    ("CI_COMMIT_NOT_FOUND", 0, "high",
+     "GitHub knows no such repository or commit, or the token cannot see it.", 10,
+     "Check the app's GitHub repository (owner/name) and the deployment's commit (by default "
+     "the image tag, which the SOP sets to the commit SHA); push the commit, or give the "
+     "token read access to the repository."),
+    ("GITHUB_UNAUTHORIZED", 0, "critical",
+     "The GitHub token is missing, invalid or cannot read commit statuses and checks.", 10,
+     "Create a token that can read the repository's commit statuses and checks (fine-grained: "
+     "'Commit statuses' and 'Checks' read; classic: repo) and save it in the GitHub settings."),
+    ("GITHUB_UNAVAILABLE", 0, "medium",
+     "GitHub's API did not answer, failed, or is rate-limiting the token.", 5,
+     "Usually nothing: the CI gate is checked again by itself, after the time GitHub gave when "
+     "it limits the token. If it lasts, check GitHub's status page and the other tools that "
+     "use the same token."),
     # Step 1: update app spec
     ("APP_SPEC_SYNTAX_ERROR", 1, "high", "Invalid YAML syntax in the app spec.", 10,
      "Fix the YAML at the line and column given in the message, then deploy again."),

@@ -18,7 +18,7 @@ COLUMNS = ("code", "step", "severity", "resolution", "source", "produced_by", "e
            "odoo_test")
 ODOO_ONLY = "Odoo only"
 ENGINE_TEST_RE = re.compile(r"engine/tests/(test_\w+\.py)::(test_\w+)")
-ENGINE_NAME_RE = re.compile(r"`((?:appspec|checks|client|deployment|doctl|urls)\.[\w.]+)`")
+ENGINE_NAME_RE = re.compile(r"`((?:appspec|checks|client|deployment|doctl|urls|github)\.[\w.]+)`")
 
 
 def doc_rows():
