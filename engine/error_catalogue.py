@@ -28,8 +28,9 @@ QUALITY_GATE_CODES = frozenset({
     "CI_COMMIT_NOT_FOUND", "GITHUB_UNAUTHORIZED", "GITHUB_UNAVAILABLE",
 })
 # Codes the SOP does not have, added for failures it does not foresee:
-# URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network.
-BEYOND_SOP = QUALITY_GATE_CODES | frozenset({"URL_NOT_ALLOWED"})
+# URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network;
+# PIPELINE_ERROR is Odoo's pipeline failing a deployment whose own failure handling broke.
+BEYOND_SOP = QUALITY_GATE_CODES | frozenset({"URL_NOT_ALLOWED", "PIPELINE_ERROR"})
 
 _ROWS = [
     # Quality gates, checked before step 1 (the SOP's "Quality Gates (Before Deployment)")
@@ -139,6 +140,11 @@ _ROWS = [
     ("UNAUTHORIZED_API", 8, "high", "Invalid or missing Odoo API key.", 10,
      "Create a new API key in Odoo (Preferences > Account Security > API Keys) and give it "
      "to the caller."),
+    ("PIPELINE_ERROR", 8, "critical",
+     "Odoo could not handle this deployment's failure, so it stopped the deployment.", 20,
+     "Look at the app in the DigitalOcean console (which deployment is active, whether it is "
+     "pinned to a rollback) and at the Odoo server log for the error logged with this "
+     "deployment's name; then roll back or deploy again by hand."),
 ]
 
 ERROR_CODES = {row[0]: ErrorCode(*row) for row in _ROWS}

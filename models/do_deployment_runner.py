@@ -13,6 +13,7 @@ import time
 import traceback
 from datetime import timedelta
 
+import psycopg2
 from markupsafe import Markup
 from psycopg2 import errors as pg_errors
 
@@ -28,6 +29,16 @@ _logger = logging.getLogger(__name__)
 
 class _LockLost(Exception):
     """Another worker took the deployment while an intent was being committed."""
+
+
+class _FailureHandlingBroke(Exception):
+    """Recording a step's failure, or what follows it (rollback, incident, revert),
+    raised: the deployment is poison and is failed plainly, on its own."""
+
+    def __init__(self, step, error):
+        super().__init__(f"handling {error.code} on {step.name} broke")
+        self.step = step
+        self.error = error
 
 
 class DoDeployment(models.Model):
@@ -137,8 +148,7 @@ class DoDeployment(models.Model):
                 continue
             busy.add(deployment.app_id.id)
             # Serialize promotions per app between workers; the index stays the guarantee.
-            locked = deployment.app_id.try_lock_for_update(allow_referencing=True) and \
-                deployment.try_lock_for_update(allow_referencing=True)
+            locked = self._try_lock(deployment.app_id) and self._try_lock(deployment)
             if not locked or self.search_count([
                     ("app_id", "=", deployment.app_id.id), ("state", "in", IN_FLIGHT_STATES)]):
                 continue
@@ -166,7 +176,7 @@ class DoDeployment(models.Model):
         processed = 0
         IrCron = self.env["ir.cron"]
         for deployment in due:
-            if not deployment.try_lock_for_update(allow_referencing=True):
+            if not self._try_lock(deployment):
                 continue
             deployment.invalidate_recordset()
             if deployment.state != "running" or (deployment.next_poll_at or now) > now:
@@ -176,39 +186,127 @@ class DoDeployment(models.Model):
             IrCron._commit_progress(1)
         return processed
 
-    def _advance_safely(self):
-        """``_advance``, but an unexpected error never stops the other deployments.
+    @api.model
+    def _try_lock(self, records):
+        """``try_lock_for_update``, where a row changed since this transaction's snapshot
+        counts as locked.
 
-        The transaction is rolled back (as if the process had died there) and the
-        deployment is retried later from what was committed; past its step's
-        deadline the watchdog fails it with DEPLOY_TIMEOUT.
+        Such a row makes PostgreSQL raise a serialization failure instead of skipping
+        it (Odoo's ir_cron documents the same for its jobs) and aborts the
+        transaction; rolled back to a savepoint, the run goes on with the other
+        rows and takes this one in a later pass, after a commit.
+        """
+        try:
+            with self.env.cr.savepoint(flush=False):
+                return records.try_lock_for_update(allow_referencing=True)
+        except psycopg2.extensions.TransactionRollbackError:
+            _logger.info("%s changed since this run's snapshot: taken in a later pass.",
+                         records)
+            return records.browse()
+
+    def _advance_safely(self):
+        """``_advance``, but nothing that goes wrong with one deployment stops the others.
+
+        An unexpected error rolls the transaction back (as if the process had
+        died there) and the deployment is retried later from what was committed;
+        past its step's deadline the watchdog fails it with DEPLOY_TIMEOUT. When
+        handling a failure breaks itself, the deployment is failed on its own
+        with PIPELINE_ERROR (:meth:`_fail_poisoned`): it must not stay due and
+        break every later run.
         """
         try:
             self._advance()
         except _LockLost:
             self.env.cr.rollback()
+            return
+        except _FailureHandlingBroke as broke:
+            self._log_crash("handling a failure broke")
+            self._fail_poisoned(f"Handling {broke.error.code} on {broke.step.name} broke",
+                                broke.__cause__)
         except Exception as exc:
+            self._log_crash("unexpected error")
+            try:
+                self._retry_after_crash(exc)
+            except _FailureHandlingBroke as broke:
+                self._log_crash("handling a failure broke")
+                self._fail_poisoned(f"Handling {broke.error.code} on {broke.step.name} broke",
+                                    broke.__cause__)
+            except Exception as inner:
+                self._log_crash("handling an unexpected error broke")
+                self._fail_poisoned("Handling an unexpected error broke", inner)
+        self._notify_clients()
+
+    def _log_crash(self, what):
+        """Roll back, then log the traceback, redacted like every step log."""
+        self.env.cr.rollback()
+        self.env.invalidate_all()
+        _logger.error("Deployment %s: %s\n%s", self.name, what,
+                      self.app_id.account_id._redact(traceback.format_exc()))
+
+    def _retry_after_crash(self, exc):
+        """After an unexpected error: retry later, or fail the step past its deadline."""
+        if not self._try_lock(self) or self.state != "running":
+            return
+        step = self._current_step()
+        message = f"Unexpected error: {type(exc).__name__}: {exc}"
+        if step and step.state == "pending":
+            # Its start was rolled back too: keep it, so the deadline runs.
+            self._start_step(step)
+        if step and self._past_deadline(step):
+            self._fail_step(step, DeployError(
+                "DEPLOY_TIMEOUT",
+                f"{step.name} made no progress within its time limit. {message}"))
+        else:
+            if step:
+                step._append_log(message + " (retrying)")
+            self._schedule(policy.INTENT_LEASE)
+
+    def _fail_poisoned(self, what, exc):
+        """Fail a deployment whose failure handling broke, in a transaction of its own.
+
+        Only this deployment, its steps and the deployment it rolls back are
+        written: no rollback, incident or DigitalOcean call, since any of them may
+        be what broke. PIPELINE_ERROR tells a person to look at the app. If even
+        this fails, the error is logged and the run goes on with the others.
+        """
+        self.env.cr.rollback()
+        self.env.invalidate_all()
+        try:
+            if not self._try_lock(self) or self.state != "running":
+                return
+            account = self.app_id.account_id
+            message = account._redact(f"{what}: {type(exc).__name__}: {exc}")
+            error_code = self.env["do.error.code"]._get_by_code("PIPELINE_ERROR")
+            now = fields.Datetime.now()
+            step = self._current_step()
+            if step:
+                duration = (now - step.start_date).total_seconds() if step.start_date else 0.0
+                step.write({"state": "failed", "end_date": now, "duration": duration,
+                            "over_budget": duration > step.budget,
+                            "error_code_id": error_code.id, "error_message": message})
+                self._record_step_duration(step, duration)
+                step._append_log(f"FAILED PIPELINE_ERROR: {message}")
+                step._append_log(f"Mitigation: {error_code.mitigation}")
+            self.step_ids.filtered(lambda s: s.state == "pending").write({"state": "skipped"})
+            self.write({"error_code_id": error_code.id, "error_message": message})
+            self._update_progress()
+            self._finish("failed")
+            target = self.rollback_of_id
+            if target.state == "rolling_back":
+                target._finish("failed")
+            try:
+                with self.env.cr.savepoint():
+                    self.message_post(body=Markup(
+                        "<p><b>PIPELINE_ERROR</b> %s</p><p>%s</p>") % (
+                        message, error_code.mitigation))
+            except Exception:  # the chatter may be what broke: the failure stands
+                _logger.error("Deployment %s: no chatter note of its failure\n%s", self.name,
+                              account._redact(traceback.format_exc()))
+        except Exception:  # never stop the other deployments
             self.env.cr.rollback()
             self.env.invalidate_all()
-            # The traceback goes through the account's redaction like every step log.
-            _logger.error("Deployment %s: unexpected error\n%s", self.name,
-                          self.app_id.account_id._redact(traceback.format_exc()))
-            if not self.try_lock_for_update(allow_referencing=True) or self.state != "running":
-                return
-            step = self._current_step()
-            message = f"Unexpected error: {type(exc).__name__}: {exc}"
-            if step and step.state == "pending":
-                # Its start was rolled back too: keep it, so the deadline runs.
-                self._start_step(step)
-            if step and self._past_deadline(step):
-                self._fail_step(step, DeployError(
-                    "DEPLOY_TIMEOUT",
-                    f"{step.name} made no progress within its time limit. {message}"))
-            else:
-                if step:
-                    step._append_log(message + " (retrying)")
-                self._schedule(policy.INTENT_LEASE)
-        self._notify_clients()
+            _logger.critical("Deployment %s could not even be failed\n%s", self.id,
+                             self.app_id.account_id._redact(traceback.format_exc()))
 
     # ------------------------------------------------------------------
     # The step driver
@@ -304,7 +402,18 @@ class DoDeployment(models.Model):
         self.progress = 100.0 * len(finished) / len(steps) if steps else 0.0
 
     def _fail_step(self, step, error):
-        """Record the failure on the step and decide what happens to the app."""
+        """Record the failure on the step and decide what happens to the app.
+
+        If that raises, the deployment is poison: see :meth:`_advance_safely`.
+        """
+        try:
+            self._record_failure(step, error)
+        except _LockLost:
+            raise
+        except Exception as exc:
+            raise _FailureHandlingBroke(step, error) from exc
+
+    def _record_failure(self, step, error):
         now = fields.Datetime.now()
         account = self.app_id.account_id
         message = account._redact(error.message)

@@ -335,3 +335,77 @@ class TestPipeline(DeployCommon):
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         self.assertEqual(deployment.do_deployment_id, calls[0])
         self.assertEqual(len(self.sim_deployments(self.staging)), count + 1)
+
+    # One broken deployment must not stall the others (issue 9, defect 3) --------------
+
+    def test_a_deployment_whose_failure_handling_breaks_is_failed_alone(self):
+        """Its health check fails past its deadline and starting the rollback raises:
+        it is failed with PIPELINE_ERROR in its own transaction, and the others go on."""
+        poison = self.deploy("v1.4.0--health-fail-always", app=self.production)
+        for _run in range(10):
+            if poison.current_step_id.code == "health_check":
+                break
+            self.run_cron()
+            self.make_due()
+        self.assertEqual(poison.current_step_id.code, "health_check")
+        self.age(poison, 3600)
+        healthy = self.deploy("v1.1.0")
+        Deployment = deployment_class(self.env)
+        original = Deployment._start_automatic_rollback
+
+        def broken(record, error):
+            if record == poison:
+                raise RuntimeError(f"incident project archived (token {self.sim_token})")
+            return original(record, error)
+
+        with patch.object(Deployment, "_start_automatic_rollback", broken), \
+                mute_logger(RUNNER_LOGGER):
+            self.run_until_idle(max_runs=10)
+        self.assertEqual(healthy.state, "done", healthy.step_ids.mapped("log"))
+        self.assertEqual(poison.state, "failed", poison.step_ids.mapped("log"))
+        self.assertEqual(poison.error_code_id.code, "PIPELINE_ERROR")
+        self.assertFalse(poison.next_poll_at)
+        self.assertIn("HEALTH_CHECK_FAIL", poison.error_message)
+        self.assertIn("RuntimeError", poison.error_message)
+        self.assertNotIn(self.sim_token, poison.error_message)
+        self.assertStepFailed(poison, "health_check", "PIPELINE_ERROR")
+        self.assertEqual(set(poison.step_ids.filtered(
+            lambda s: s.sequence > poison.step_ids.filtered(
+                lambda s: s.code == "health_check").sequence).mapped("state")), {"skipped"})
+        self.assertTrue(any("PIPELINE_ERROR" in (m.body or "") for m in poison.message_ids))
+        # The app's slot is free again.
+        after = self.deploy("v1.1.0", app=self.production)
+        self.run_until_idle()
+        self.assertEqual(after.state, "done")
+
+    def test_a_serialization_failure_taking_a_lock_skips_only_that_deployment(self):
+        """A row changed since the run's snapshot makes try_lock_for_update raise a
+        serialization failure (PostgreSQL 40001, as ir_cron documents for its jobs):
+        that deployment waits for the next pass, the run and the others go on."""
+        first = self.deploy("v1.1.0")
+        second = self.deploy("v1.1.0", app=self.production)
+        Deployment = deployment_class(self.env)
+        original = Deployment.try_lock_for_update
+        raised = []
+
+        def stale_snapshot(records, **kwargs):
+            if records == first and records.state == "running" and not raised:
+                raised.append(records.id)
+                # The error PostgreSQL raises, with its effect on the transaction.
+                records.env.cr.execute("""
+                    DO $$ BEGIN RAISE EXCEPTION 'could not serialize access due to '
+                        'concurrent update' USING ERRCODE = 'serialization_failure'; END $$
+                """)
+            return original(records, **kwargs)
+
+        with patch.object(Deployment, "try_lock_for_update", stale_snapshot), \
+                mute_logger("odoo.sql_db"), self.enter_registry_test_mode():
+            result = self.cron.method_direct_trigger()
+        self.env.invalidate_all()
+        self.assertEqual(raised, [first.id])
+        self.assertIs(result, True, "the run ended without an error")
+        self.assertEqual(self.step(second, "update_spec").state, "done")
+        self.assertEqual(self.step(first, "update_spec").state, "done",
+                         "retried in a later pass of the same run")
+        self.run_until_idle()
+        self.assertEqual((first | second).mapped("state"), ["done", "done"])
