@@ -116,7 +116,7 @@ def benchmarks(env):
         Deployment.formatted_read_grouping_sets(
             [], [[], ["app_id"], ["environment"], ["app_id", "environment"]],
             [*measures, "__count"]))
-    app, environment = "deployment_id.app_id", "deployment_id.environment"
+    app, environment = "app_id", "environment"
     step_sets = [[], [app], [app, environment], ["code"], [app, "code"], [app, environment, "code"]]
     for label, domain in (("last 30 days (default)", [("start_date", ">=", "-30d")]),
                           ("whole history", [])):

@@ -19,6 +19,9 @@ ROLLBACK_STEPS = [
     ("rb_monitor", "Wait for rollback", 4),
     ("rb_health_check", "Rollback health check", 5),
     ("rb_commit", "Commit rollback", 6),
+    # Only after a failed rollback step (skipped otherwise): undo the rollback so the app
+    # is not left pinned, and follow the deployment the revert makes.
+    ("rb_revert", "Revert rollback", 4),
 ]
 FINISHED_STEP_STATES = ("done", "warning", "skipped")
 
@@ -37,6 +40,10 @@ class DoDeploymentStep(models.Model):
 
     deployment_id = fields.Many2one("do.deployment", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="deployment_id.company_id", store=True)
+    # Stored so the step pivot and graph can group by them: the web client cannot group
+    # by a path such as deployment_id.app_id (issue 11: History > Step Durations crashed).
+    app_id = fields.Many2one(related="deployment_id.app_id", store=True, string="App")
+    environment = fields.Selection(related="deployment_id.environment", store=True)
     sequence = fields.Integer(default=10)
     code = fields.Selection(
         [(code, name) for code, name, _number in DEPLOY_STEPS + ROLLBACK_STEPS], required=True

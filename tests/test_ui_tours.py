@@ -1,5 +1,7 @@
+import importlib.util
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
@@ -182,3 +184,45 @@ class TestUiTours(DeployCommon, HttpCase):
         self.assertEqual(deployment.rollback_id.state, "done")
         self.assertEqual(deployment.rollback_id.rollback_reason,
                          "Checkout errors after the release")
+
+
+def load_history_generator():
+    """tools/generate_history.py, the demo's history maker, imported by path."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "generate_history.py"
+    spec = importlib.util.spec_from_file_location("do_deploy_generate_history", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@tagged("post_install", "-at_install")
+class TestScreenWalk(DeployCommon, HttpCase):
+    """Every menu, view, filter and group-by of the app opens without a client error,
+    for a Deployment Manager and a Deployment User, over a history of a few hundred
+    deployments (tools/generate_history.py: done, failed, rolled back with their
+    rollbacks, canceled) besides this class's apps and tasks.
+
+    Run on the demo database (``--test-tags /do_deploy:TestScreenWalk -d <demo db>``)
+    it walks the demo data as well; the test's transaction leaves it unchanged.
+    """
+
+    HISTORY = 300
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        generator = load_history_generator()
+        generator.generate(cls.env, cls.HISTORY, 60, 11)
+        # One of each kind the pipeline leaves in flight or unfinished, too.
+        cls.env["do.deployment"].with_user(cls.manager).create({
+            "task_id": cls.task.id, "app_id": cls.staging.id, "image_tag": "v1.1.0"})
+
+    def walk(self, login):
+        self.start_tour("/odoo/action-do_deploy.do_app_action", "do_deploy_walk_all_screens",
+                        login=login, timeout=900)
+
+    def test_walk_as_deployment_manager(self):
+        self.walk("dep_manager")
+
+    def test_walk_as_deployment_user(self):
+        self.walk("dep_user")

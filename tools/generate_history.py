@@ -64,7 +64,8 @@ DEPLOYMENT_COLUMNS = (
     *(f"duration_{code}" for code, _name, _budget, _typical in DEPLOY_STEPS),
 )
 STEP_COLUMNS = (
-    "deployment_id", "company_id", "sequence", "code", "name", "state", "start_date", "end_date",
+    "deployment_id", "company_id", "app_id", "environment", "sequence", "code", "name", "state",
+    "start_date", "end_date",
     "duration", "budget", "over_budget", "error_code_id", "error_message", "attempt",
     "create_uid", "create_date", "write_uid", "write_date",
 )
@@ -179,7 +180,8 @@ def generate(env, count, days, seed):
             end = start + timedelta(seconds=duration) if start else None
             last_end = end or last_end
             step_durations.append(round(duration, 2) if duration else None)
-            steps.add((deployment_id, company_id, index + 1, code, name, step_state, start, end,
+            steps.add((deployment_id, company_id, app_id, environment, index + 1, code, name,
+                       step_state, start, end,
                        step_durations[-1], budget,
                        bool(duration and duration > budget),
                        error_code_id if step_state == "failed" else None,
@@ -206,7 +208,8 @@ def generate(env, count, days, seed):
                 duration = rng.lognormvariate(0, 0.3) * typical
                 start, end = last_end, last_end + timedelta(seconds=duration)
                 last_end = end
-                steps.add((rollback_id, company_id, index + 1, code, name, "done", start, end,
+                steps.add((rollback_id, company_id, app_id, environment, index + 1, code, name,
+                           "done", start, end,
                            round(duration, 2), budget, duration > budget, None, None, 1, user,
                            rb_start, user, end))
             deployments.add((
