@@ -25,7 +25,9 @@ ErrorCode = namedtuple(
 SEVERITIES = ("low", "medium", "high", "critical")
 # The quality gates' codes (step 0: checked before step 1 starts), beyond the SOP too.
 QUALITY_GATE_CODES = frozenset({
-    "CI_COMMIT_NOT_FOUND", "GITHUB_UNAUTHORIZED", "GITHUB_UNAVAILABLE",
+    "CI_COMMIT_NOT_FOUND", "GITHUB_UNAUTHORIZED", "GITHUB_UNAVAILABLE", "CI_CHECKS_FAILED",
+    "IMAGE_SCAN_FAILED", "NOT_TESTED_IN_STAGING", "CONFIRMATION_REFUSED", "DEPLOY_FROZEN",
+    "APPROVAL_REJECTED", "APPROVAL_EXPIRED", "GATE_TIMEOUT",
 })
 # Codes the SOP does not have, added for failures it does not foresee:
 # URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network;
@@ -48,6 +50,35 @@ _ROWS = [
      "Usually nothing: the CI gate is checked again by itself, after the time GitHub gave when "
      "it limits the token. If it lasts, check GitHub's status page and the other tools that "
      "use the same token."),
+    ("CI_CHECKS_FAILED", 0, "high",
+     "A CI check or commit status of the image's commit failed on GitHub.", 30,
+     "Open the failing check linked on the gate, fix the code or the test, push a new commit "
+     "and deploy the image built from it."),
+    ("IMAGE_SCAN_FAILED", 0, "high",
+     "The image security scan of the image's commit failed or did not run.", 60,
+     "Open the scan's report linked on the gate, update the base image or the vulnerable "
+     "packages, rebuild and deploy the new tag; a skipped scan has to run first."),
+    ("NOT_TESTED_IN_STAGING", 0, "high",
+     "The image tag has no recent successful deployment on the app's staging counterpart.", 30,
+     "Deploy the same tag to staging, check it there, then deploy it to this app again."),
+    ("CONFIRMATION_REFUSED", 0, "high",
+     "A person declined a confirmation item of the deployment, such as feature flags.", 15,
+     "Read their comment on the gate, set up what is missing (feature flags, migrations), "
+     "then request the deployment again."),
+    ("DEPLOY_FROZEN", 0, "medium", "A freeze window refuses deployments now.", 10,
+     "Deploy after the freeze window ends (the gate shows when), or have a manager give an "
+     "emergency override with a reason."),
+    ("APPROVAL_REJECTED", 0, "high", "An approver rejected the deployment.", 30,
+     "Read the approver's comment, change what they asked for and request the deployment "
+     "again."),
+    ("APPROVAL_EXPIRED", 0, "medium",
+     "The deployment was not approved before its approval request expired.", 15,
+     "Request the deployment again and ask the approvers to decide before the request "
+     "expires."),
+    ("GATE_TIMEOUT", 0, "medium",
+     "The deployment waited on its quality gates longer than the app allows.", 15,
+     "See which gates were still pending (CI, staging, confirmations, freeze, approval), "
+     "resolve them and request the deployment again."),
     # Step 1: update app spec
     ("APP_SPEC_SYNTAX_ERROR", 1, "high", "Invalid YAML syntax in the app spec.", 10,
      "Fix the YAML at the line and column given in the message, then deploy again."),

@@ -18,7 +18,8 @@ COLUMNS = ("code", "step", "severity", "resolution", "source", "produced_by", "e
            "odoo_test")
 ODOO_ONLY = "Odoo only"
 ENGINE_TEST_RE = re.compile(r"engine/tests/(test_\w+\.py)::(test_\w+)")
-ENGINE_NAME_RE = re.compile(r"`((?:appspec|checks|client|deployment|doctl|urls|github)\.[\w.]+)`")
+ENGINE_MODULES = "appspec|checks|client|deployment|doctl|urls|github|gates|freeze|dry_run"
+ENGINE_NAME_RE = re.compile(rf"`((?:{ENGINE_MODULES})\.[\w.]+)`")
 
 
 def doc_rows():
