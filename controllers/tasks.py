@@ -10,8 +10,6 @@ DigitalOcean deployment id. Requests authenticate with an Odoo API key
 to the task, writing also needs write access to it, as in the web client.
 """
 
-from datetime import UTC, datetime
-
 from markupsafe import Markup
 
 from odoo import fields, http
@@ -94,7 +92,7 @@ class DoDeployTasks(http.Controller):
             raise ApiError(409, CONFLICT,
                            f"Deployment {running.name} of this task is {running.state}; the "
                            "pipeline records its outcome when it ends.")
-        deployed_at = _parse_datetime(body.get("deployed_at"))
+        deployed_at = _parse_datetime(task, body.get("deployed_at"))
         reporter = body.get("deployed_by")
         if reporter is not None and not isinstance(reporter, str):
             raise ApiError(422, VALIDATION_ERROR, "'deployed_by' must be a string.")
@@ -140,16 +138,13 @@ class DoDeployTasks(http.Controller):
         return Deployment.search([("do_deployment_id", "=", reference)], limit=1), reference
 
 
-def _parse_datetime(value):
-    """An ISO 8601 date-time as Odoo's naive UTC; None when absent; 422 when unreadable."""
+def _parse_datetime(task, value):
+    """An RFC 3339 date-time as Odoo's naive UTC; None when absent; 422 when unreadable."""
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+    parsed = task._parse_api_datetime(value)
+    if parsed is None:
         raise ApiError(422, VALIDATION_ERROR,
-                       "'deployed_at' must be an ISO 8601 date-time such as "
-                       "2025-11-01T12:00:00Z.") from None
-    if parsed.tzinfo:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed.replace(microsecond=0)
+                       "'deployed_at' must be an RFC 3339 date-time such as "
+                       "2025-11-01T12:00:00Z.")
+    return parsed

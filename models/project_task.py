@@ -1,4 +1,11 @@
+import math
+from datetime import datetime, timedelta
+
 from odoo import api, fields, models
+
+from ..engine.deployment import parse_time
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 class ProjectTask(models.Model):
@@ -56,6 +63,27 @@ class ProjectTask(models.Model):
             [("task_id", "in", self.ids)], ["task_id"], ["__count"]))
         for task in self:
             task.deployment_count = counts.get(task, 0)
+
+    @api.model
+    def _parse_api_datetime(self, value):
+        """An RFC 3339 date-time from the API as Odoo's naive UTC, to the second; None
+        when ``value`` is not one.
+
+        Read by the engine's own parser, so every Python Odoo 19 runs on reads the
+        same forms (3.10's ``fromisoformat`` takes neither ``Z`` nor nine fraction
+        digits). A date-time without an offset is UTC, as Odoo stores them; a date
+        alone is its midnight UTC.
+        """
+        if not isinstance(value, str):
+            return None
+        for text in (value, f"{value}Z", f"{value}T00:00:00Z"):
+            seconds = parse_time(text)
+            if seconds is not None:
+                try:
+                    return _EPOCH + timedelta(seconds=math.floor(seconds))
+                except OverflowError:  # after 9999-12-31 in UTC
+                    return None
+        return None
 
     def action_open_deploy_wizard(self):
         """The deploy wizard (views helper) with this task preselected."""

@@ -71,6 +71,30 @@ class TestApiTasks(ApiCase):
         self.assertIn(running.name, error["message"])
         self.assertEqual(self.task.deploy_state, "deploying")
 
+    def test_deployed_at_in_every_rfc3339_form(self):
+        """Read the same on Python 3.10, whose fromisoformat takes neither 'Z' nor nine
+        fraction digits (Go's RFC3339Nano, as CI tools built in Go write it)."""
+        noon = datetime(2025, 11, 1, 12, 0, 0)
+        forms = {
+            "2025-11-01T12:00:00.123456789Z": noon,
+            "2025-11-01t12:00:00.5z": noon,
+            "2025-11-01T14:00:00.1+02:00": noon,
+            "2025-11-01 12:00:00Z": noon,
+            "2025-11-01T12:00:00": noon,  # no offset: UTC, as Odoo stores datetimes
+            "2025-11-01": datetime(2025, 11, 1),
+        }
+        Task = self.env["project.task"]
+        for text, expected in forms.items():
+            with self.subTest(text=text):
+                self.assertEqual(Task._parse_api_datetime(text), expected)
+                response = self.api("POST", self.path, {**SOP_STEP8_BODY, "deployed_at": text},
+                                    key=self.user_key)
+                self.assertEqual(response.status_code, 200, response.text)
+                self.assertEqual(self.task.deployed_at, expected)
+        for text in ("yesterday", "2025-13-01T12:00:00Z", "2025-11-01T12:00:00+0200", "", 17):
+            with self.subTest(text=text):
+                self.assertIsNone(Task._parse_api_datetime(text))
+
     def test_invalid_updates_are_422(self):
         cases = [
             {"state": "shipped"},
