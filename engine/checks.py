@@ -12,6 +12,12 @@ against a server that trickles bytes; at most 1 MB of body read. Requests go
 direct: proxy variables and ~/.netrc are ignored unless the caller passes its
 own ``session``. A session from :func:`engine.urls.guarded_session` that refuses
 the address a URL reached gives a failed check with code URL_NOT_ALLOWED.
+
+Results are stored where every Deployment User reads them, and an answer may
+carry what its server knows. So a result says what came back (status, media
+type, size, and the few fields a check reads, each quoted short), never the
+text; a failed check logs a short, redacted excerpt of it on the server, for
+the operator.
 """
 
 import contextlib
@@ -19,6 +25,7 @@ import dataclasses
 import datetime
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -30,6 +37,7 @@ import urllib3
 
 from .errors import DeployError, redact
 
+_logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 1_048_576
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 5.0
@@ -57,7 +65,11 @@ _REQUEST_HEADERS = {
     "Cache-Control": "no-cache",
 }
 _CHUNK_BYTES = 16384
+# Of an answer's text, only the server log gets an excerpt; values a check reads from
+# an answer (status, version, a JSON field) are quoted up to _VALUE_CHARS characters.
 _EXCERPT_CHARS = 300
+_VALUE_CHARS = 128
+_SHOWN_CHARS = 40
 _CONNECTION_PROBLEMS = (
     ("refused", "the connection was refused"),
     ("reset", "the connection was reset"),
@@ -125,6 +137,25 @@ class _Answer:
 
     def excerpt(self):
         return redact(self.text[:_EXCERPT_CHARS])
+
+    def summary(self):
+        """What came back, without its text: media type and size in bytes."""
+        media_type = str(self.headers.get("Content-Type") or "").split(";", 1)[0]
+        return {"content_type": media_type.strip().lower()[:_SHOWN_CHARS * 2] or None,
+                "bytes": len(self.body)}
+
+
+def _capped(value):
+    """A value read from an answer, for a result's data: strings cut at _VALUE_CHARS."""
+    if isinstance(value, str) and len(value) > _VALUE_CHARS:
+        return redact(value[:_VALUE_CHARS - 3]) + "..."
+    return redact(value) if isinstance(value, str) else value
+
+
+def _shown(value, quoted=True):
+    """A value read from an answer, in a message: its repr (or text), cut at _SHOWN_CHARS."""
+    text = repr(value) if quoted else str(value)
+    return redact(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 3] + "...")
 
 
 def _url(base_url, path=""):
@@ -265,8 +296,10 @@ def _fetch_failure(exc, codes, fallback, subject, data):
 
 
 def _failure(code, message, answer, data):
+    _logger.info("%s: %s answered HTTP %s; its answer begins %r", code, data.get("url"),
+                 answer.status, answer.excerpt())
     return CheckResult(False, code, message, answer.status, answer.elapsed_ms,
-                       {**data, "body": answer.excerpt()})
+                       {**data, "answer": answer.summary()})
 
 
 def _database_up(info):
@@ -298,8 +331,8 @@ def check_health(base_url, *, path=HEALTH_PATH, budget_seconds=10.0, expected_ve
     payload = answer.json()
     info = payload if isinstance(payload, dict) else {}
     database = _database_up(info)
-    data.update(deployment_id=answer.headers.get(DEPLOYMENT_HEADER),
-                version=info.get("version"), database=database)
+    data.update(deployment_id=_capped(answer.headers.get(DEPLOYMENT_HEADER)),
+                version=_capped(info.get("version")), database=database)
     if expected_version is not None:
         data["version_matches"] = data["version"] == expected_version
     if database is False:
@@ -317,7 +350,7 @@ def check_health(base_url, *, path=HEALTH_PATH, budget_seconds=10.0, expected_ve
     status = info.get("status")
     if not isinstance(status, str) or status.lower() not in _HEALTHY_STATUSES:
         return _failure("HEALTH_CHECK_FAIL",
-                        f"The health endpoint {data['url']} reports status {status!r}.",
+                        f"The health endpoint {data['url']} reports status {_shown(status)}.",
                         answer, data)
     return CheckResult(True, None, f"The health endpoint answered OK in {answer.elapsed_ms} ms.",
                        answer.status, answer.elapsed_ms, data)
@@ -388,7 +421,7 @@ def _check_endpoint(http, base_url, check, timeout_seconds):
         expected = check["json_value"]
         if expected is not None and value != expected and str(value) != str(expected):
             return _failure(error_code, f"The JSON field {check['json_field']!r} of {shown} is "
-                            f"{value!r}, not {expected!r}.", answer, data)
+                            f"{_shown(value)}, not {expected!r}.", answer, data)
     if check["max_ms"] is not None and answer.elapsed_ms > check["max_ms"]:
         return _failure("PERFORMANCE_DEGRADATION",
                         f"{shown} answered in {answer.elapsed_ms} ms, over its "
@@ -427,7 +460,7 @@ def check_served_version(base_url, expected_version, expected_deployment_id=None
     payload = answer.json()
     served_version = payload.get("version") if isinstance(payload, dict) else None
     served_deployment = answer.headers.get(DEPLOYMENT_HEADER)
-    data.update(version=served_version, deployment_id=served_deployment,
+    data.update(version=_capped(served_version), deployment_id=_capped(served_deployment),
                 deployment_id_checked=bool(expected_deployment_id and served_deployment))
     if answer.status != 200:
         return _failure("LOAD_BALANCER_ERROR",
@@ -435,13 +468,14 @@ def check_served_version(base_url, expected_version, expected_deployment_id=None
                         "served version is unknown.", answer, data)
     if expected_version is not None and served_version != expected_version:
         return _failure("TRAFFIC_SWITCH_FAILED",
-                        f"The ingress serves version {served_version!r}, not "
+                        f"The ingress serves version {_shown(served_version)}, not "
                         f"{expected_version!r}.", answer, data)
     if data["deployment_id_checked"] and served_deployment != expected_deployment_id:
+        shown = _shown(served_deployment, quoted=False)
         return _failure("TRAFFIC_SWITCH_FAILED",
-                        f"The ingress serves deployment {served_deployment}, not "
-                        f"{expected_deployment_id}.", answer, data)
-    return CheckResult(True, None, f"The ingress serves version {served_version!r}.",
+                        f"The ingress serves deployment {shown}, not {expected_deployment_id}.",
+                        answer, data)
+    return CheckResult(True, None, f"The ingress serves version {_shown(served_version)}.",
                        answer.status, answer.elapsed_ms, data)
 
 

@@ -217,22 +217,50 @@ def test_unhealthy_answers(server, status, body, code, words):
     result = check_health(server.url)
     assert (result.ok, result.code, result.status) == (False, code, status)
     assert words in result.message
-    assert result.data["body"] == json.dumps(body)
+    assert result.data["answer"] == {"content_type": "application/json",
+                                     "bytes": len(json.dumps(body))}
+    assert "body" not in result.data
 
 
 def test_non_json_health_answer(server):
     server.routes["/api/v1/health"] = lambda h: reply(h, 200, b"<html>OK</html>",
                                                       content_type="text/html")
     result = check_health(server.url)
-    assert result.code == "HEALTH_CHECK_FAIL" and result.data["body"] == "<html>OK</html>"
+    assert result.code == "HEALTH_CHECK_FAIL"
+    assert result.data["answer"] == {"content_type": "text/html", "bytes": 15}
 
 
-def test_body_excerpt_is_short_and_redacted(server):
-    body = b'{"status": "error", "token": "dop_v1_0123456789abcdef", "pad": "' + b"x" * 5000 + b'"}'
+def test_the_answer_text_goes_to_the_server_log_not_the_result(server, caplog):
+    """Results land in step data every Deployment User reads: they say what came back
+    (status, type, size), and the text goes to the server log, short and redacted."""
+    body = (b'{"status": "error", "token": "dop_v1_0123456789abcdef", "internal": "10.1.2.3", '
+            b'"pad": "' + b"x" * 5000 + b'"}')
     server.routes["/api/v1/health"] = json_route(500, body)
-    result = check_health(server.url)
-    assert "0123456789abcdef" not in result.data["body"]
-    assert len(result.data["body"]) <= 300
+    with caplog.at_level("INFO", logger="engine.checks"):
+        result = check_health(server.url)
+    assert result.code == "HEALTH_CHECK_FAIL"
+    assert result.data["answer"] == {"content_type": "application/json", "bytes": len(body)}
+    assert "10.1.2.3" not in json.dumps(result.to_dict())
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "10.1.2.3" in logged and "HEALTH_CHECK_FAIL" in logged
+    assert "0123456789abcdef" not in logged
+    assert len(logged) < 600
+
+
+def test_values_read_from_an_answer_are_shown_short(server):
+    """A version, status or JSON value is quoted in messages and data only up to a cap."""
+    secret = "internal-" + "y" * 500
+    server.routes["/api/v1/health"] = json_route(200, {"status": secret, "version": secret})
+    health = check_health(server.url)
+    assert health.code == "HEALTH_CHECK_FAIL" and secret not in health.message
+    assert len(health.message) < 250 and len(health.data["version"]) <= 128
+    served = check_served_version(server.url, "v2")
+    assert served.code == "TRAFFIC_SWITCH_FAILED" and secret not in served.message
+    assert len(served.data["version"]) <= 128
+    server.routes["/api/v1/status"] = json_route(200, {"state": secret})
+    [result] = check_endpoints(server.url, [{"path": "/api/v1/status", "kind": "api",
+                                             "json_field": "state", "json_value": "up"}])
+    assert result.code == "API_ERROR" and secret not in result.message
 
 
 def test_connection_refused_is_service_unavailable(closed_port):
