@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import error_catalogue
-from engine.error_catalogue import BEYOND_SOP, ERROR_CODES, SEVERITIES
+from engine.error_catalogue import BEYOND_SOP, ERROR_CODES, QUALITY_GATE_CODES, SEVERITIES
 from engine.errors import REDACTED, DeployError, redact
 
 SOP = Path(__file__).resolve().parents[3] / "shared" / "SOP-DEPLOY-001.md"
@@ -22,7 +22,10 @@ def test_catalogue_has_the_31_sop_codes_in_step_order():
     assert BEYOND_SOP <= set(ERROR_CODES)
     steps = [entry.step for entry in ERROR_CODES.values()]
     assert steps == sorted(steps)
-    assert set(steps) == set(range(1, 9))
+    assert set(steps) == set(range(0, 9))
+    # Step 0: the quality gates, checked before step 1; codes beyond the SOP.
+    assert {code for code, entry in ERROR_CODES.items() if entry.step == 0} == QUALITY_GATE_CODES
+    assert QUALITY_GATE_CODES <= BEYOND_SOP
 
 
 @pytest.mark.skipif(not SOP.exists(), reason="the shared SOP is not beside this clone")
@@ -53,7 +56,7 @@ def test_entry_is_well_formed(code):
     assert entry.code == code
     assert re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*", code)
     assert entry.severity in SEVERITIES
-    assert 1 <= entry.step <= 8
+    assert 0 <= entry.step <= 8
     assert entry.resolution_minutes is None or (
         isinstance(entry.resolution_minutes, int) and entry.resolution_minutes > 0)
     for sentence in (entry.description, entry.mitigation):
