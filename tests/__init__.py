@@ -8,3 +8,4 @@ from . import test_ui_tours
 from . import test_api_deployments
 from . import test_api_tasks
 from . import test_wizards
+from . import test_outbound_urls

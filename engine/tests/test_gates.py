@@ -1,5 +1,6 @@
 """Every quality gate passing, failing and pending, and what they decide together."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -500,3 +501,5 @@ def test_gates_evaluated_together_for_a_production_deployment(simulator, do_clie
     ready = decide([*results, approval_gate([approve("cto"), approve("lead")])], now=NOW)
     assert ready.state == READY and not ready.flagged
     assert [result.gate for result in ready.results] == list(gates.GATE_KINDS)
+    stored = json.loads(json.dumps(ready.to_dict()))  # what the Odoo side keeps in a Json field
+    assert [GateResult.from_dict(item) for item in stored["gates"]] == list(ready.results)
