@@ -46,6 +46,12 @@ psql -h "$PGHOST" -qc "UPDATE do_account SET api_url = 'http://127.0.0.1:$SIM_PO
                        UPDATE do_app SET ingress_url = regexp_replace(ingress_url,
                            '^http://127\.0\.0\.1:[0-9]+/', 'http://127.0.0.1:$SIM_PORT/')
                        WHERE account_id IN (SELECT id FROM do_account WHERE backend = 'simulator')" "$DB" || exit 1
+# The simulator is on this server's loopback, which the pipeline fetches only when the
+# system parameter do_deploy.allowed_networks allows it: the demo data sets it, and a
+# demo database made before that setting existed gets it here.
+psql -h "$PGHOST" -qc "INSERT INTO ir_config_parameter (key, value, create_date, write_date)
+                       VALUES ('do_deploy.allowed_networks', '127.0.0.1', now(), now())
+                       ON CONFLICT (key) DO NOTHING" "$DB" || exit 1
 
 echo "Odoo: http://localhost:$PORT (login admin / admin)  simulator: http://127.0.0.1:$SIM_PORT"
 cd "$addons_dir" && $PY -m odoo server -d "$DB" --db-filter="^$DB\$" --addons-path="$addons_path" --db_host="$PGHOST" \
