@@ -242,13 +242,15 @@ def bearer_key():
     return key.strip() if scheme.lower() == "bearer" else ""
 
 
-def act_as(uid):
-    """Run the rest of the request as ``uid``, in all of that user's companies."""
-    # _get_company_ids() is the ORM's cached list of the user's active companies (the
-    # one it checks allowed_company_ids against): no query once warm.
-    company_ids = list(request.env["res.users"].sudo().browse(uid)._get_company_ids())
+def act_as(uid, company_ids=None):
+    """Run the rest of the request as ``uid``, in ``company_ids`` (by default all of
+    that user's companies)."""
+    if company_ids is None:
+        # _get_company_ids() is the ORM's cached list of the user's active companies
+        # (the one it checks allowed_company_ids against): no query once warm.
+        company_ids = list(request.env["res.users"].sudo().browse(uid)._get_company_ids())
     request.update_env(user=uid, context=dict(request.env.context,
-                                              allowed_company_ids=company_ids))
+                                              allowed_company_ids=list(company_ids)))
 
 
 def unauthorized(message):

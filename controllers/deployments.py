@@ -9,9 +9,11 @@ Two ways to authenticate, both GitHub-Actions friendly:
 * ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`` under the app's webhook
   secret, as GitHub signs webhooks. A POST signs its raw body (which names
   the app); a GET, which has no body, signs the request path. The secret only
-  authorizes deployments of that one app, so a signed request runs as Odoo's
-  technical user (OdooBot, ``base.user_root``), the user crons run as, and the
-  deployment records it as the requester.
+  authorizes deployments of that one app, so a signed request runs as the
+  app's trigger user (``do.app.trigger_user_id``: a Deployment User of the
+  app's company, a Deployment Manager for production, no administrator), in
+  that company only, and the deployment records it as the requester. An app
+  without a valid trigger user refuses signed requests (403).
 
 The idempotency key (body ``idempotency_key`` or header ``Idempotency-Key``)
 is unique per company: the same key again returns the deployment it created
@@ -20,7 +22,7 @@ is unique per company: the same key again returns the deployment it created
 
 from psycopg2 import errors as pg_errors
 
-from odoo import SUPERUSER_ID, http
+from odoo import http
 from odoo.exceptions import ConcurrencyError
 from odoo.http import request
 
@@ -34,6 +36,7 @@ from .common import (
     USER_GROUP,
     VALIDATION_ERROR,
     ApiError,
+    act_as,
     api_route,
     authenticate_bearer,
     base_url,
@@ -129,8 +132,7 @@ class DoDeployDeployments(http.Controller):
             if not (app and signature_matches(app.webhook_secret, raw)):
                 raise unauthorized("The signature does not match the body under the webhook "
                                    "secret of the app it names.")
-            request.update_env(user=SUPERUSER_ID)
-            app = app.with_env(request.env)
+            app = _act_as_trigger_user(app)
             values = _check_trigger_fields(body)
         else:
             authenticate_bearer()
@@ -169,6 +171,9 @@ class DoDeployDeployments(http.Controller):
             if not (deployment and signature_matches(secret, request.httprequest.path.encode())):
                 raise unauthorized("The signature does not match the request path under the "
                                    "app's webhook secret.")
+            _act_as_trigger_user(deployment.app_id)
+            deployment = deployment.with_env(request.env)
+            deployment.check_access("read")
             return json_response(deployment_json(deployment))
         authenticate_bearer()
         require_group(USER_GROUP, "The API key's user is not a Deployment User.")
@@ -203,6 +208,8 @@ class DoDeployDeployments(http.Controller):
             task = request.env["project.task"].browse(values["task_id"])
             if not task.exists():
                 raise ApiError(422, "TASK_NOT_FOUND", f"Task {values['task_id']} does not exist.")
+            if problem := app._task_problem(task):
+                raise ApiError(422, "TASK_NOT_FOUND", problem)
             task.check_access("read")
             vals["task_id"] = task.id
         else:
@@ -250,6 +257,16 @@ def _app_reference(value):
     if isinstance(value, int):
         return value if 0 < value < 2**31 else None
     return value.strip() or None
+
+
+def _act_as_trigger_user(app):
+    """Run the rest of a signed request as ``app``'s trigger user, in the app's company
+    only; 403 with what to do when the app has no usable trigger user. Return the app
+    in the new environment."""
+    if problem := app._trigger_user_problem():
+        raise ApiError(403, FORBIDDEN, problem)
+    act_as(app.sudo().trigger_user_id.id, company_ids=app.company_id.ids)
+    return app.with_env(request.env)
 
 
 def _has_bearer():

@@ -1,5 +1,7 @@
-from odoo import api, fields, models
-from odoo.exceptions import UserError
+import secrets
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine.errors import DeployError
 from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
@@ -7,6 +9,10 @@ from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
 # SOP-DEPLOY-001 "Performance Benchmarks": expected seconds per step.
 SOP_STEP_BUDGETS = {1: 10, 2: 30, 3: 15, 4: 480, 5: 30, 6: 10, 7: 60, 8: 10}
 SOP_DEPLOY_TIMEOUT = 600
+USER_GROUP = "do_deploy.group_do_deploy_user"
+MANAGER_GROUP = "do_deploy.group_do_deploy_manager"
+# Groups a trigger user must not have: it acts for whoever holds the webhook secret.
+ADMIN_GROUPS = ("base.group_system", "base.group_erp_manager")
 
 
 class DoApp(models.Model):
@@ -66,6 +72,13 @@ class DoApp(models.Model):
         "project.project", help="Receives rollback incidents."
     )
     webhook_secret = fields.Char(groups="do_deploy.group_do_deploy_manager", copy=False)
+    trigger_user_id = fields.Many2one(
+        "res.users", copy=False, ondelete="restrict",
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="The user requests signed with the webhook secret run as: a Deployment User "
+        "of the app's company (a Deployment Manager for a production app) and no "
+        "administrator. Without one, signed requests are refused.",
+    )
     live_version = fields.Char(readonly=True, copy=False)
     deployment_ids = fields.One2many("do.deployment", "app_id", string="Deployments")
     deployment_count = fields.Integer(compute="_compute_deployment_stats")
@@ -90,6 +103,82 @@ class DoApp(models.Model):
             count, last_id = stats.get(app.id, (0, False))
             app.deployment_count = count
             app.last_deployment_id = Deployment.browse(last_id)
+
+    @api.constrains("trigger_user_id", "environment", "company_id")
+    def _check_trigger_user(self):
+        for app in self.filtered("trigger_user_id"):
+            problem = app._trigger_user_problem()
+            if problem:
+                raise ValidationError(problem)
+
+    def _trigger_user_problem(self):
+        """Why signed requests cannot run as this app's trigger user (one sentence with
+        what to do), or None when they can.
+
+        Checked when the user is set and again on every signed request, since the
+        user's groups, companies or status may have changed since.
+        """
+        self.ensure_one()
+        user = self.sudo().trigger_user_id
+        fix = self.env._("A Deployment Manager sets one on the app's Odoo tab (Create "
+                         "Trigger User makes a dedicated one).")
+        if not user:
+            return self.env._(
+                "The app %(app)s has no trigger user, the user signed requests run as. %(fix)s",
+                app=self.name, fix=fix)
+        needed = MANAGER_GROUP if self.environment == "production" else USER_GROUP
+        if not user.active or user.share:
+            reason = self.env._("is archived or not an internal user")
+        elif self.company_id not in user.company_ids:
+            reason = self.env._("is not a user of the company %(company)s",
+                                company=self.company_id.name)
+        elif not user.has_group(needed):
+            reason = (self.env._("is not a Deployment Manager, which production needs")
+                      if needed == MANAGER_GROUP else
+                      self.env._("is not a Deployment User"))
+        elif any(user.has_group(group) for group in ADMIN_GROUPS):
+            reason = self.env._("is an administrator, which a trigger user must not be")
+        else:
+            return None
+        return self.env._("%(user)s, the trigger user of the app %(app)s, %(reason)s. %(fix)s",
+                          user=user.name, app=self.name, reason=reason, fix=fix)
+
+    def action_create_trigger_user(self):
+        """Make a dedicated trigger user for this app and set it.
+
+        Deployment User of the app's company only (Deployment Manager for a
+        production app, which the pipeline requires to deploy there), internal,
+        with no password and no API key: nobody logs in as it, and what it can do
+        is bounded by those groups and that company.
+        """
+        self.ensure_one()
+        if not self.env.su and not self.env.user.has_group(MANAGER_GROUP):
+            raise AccessError(self.env._("Only a Deployment Manager can create a trigger user."))
+        group = self.env.ref(MANAGER_GROUP if self.environment == "production" else USER_GROUP)
+        user = self.env["res.users"].sudo().with_context(no_reset_password=True).create({
+            "name": self.env._("Deployment trigger: %(app)s", app=self.name),
+            "login": f"do_deploy_trigger_{self.id}_{secrets.token_hex(4)}",
+            "company_id": self.company_id.id,
+            "company_ids": [Command.set(self.company_id.ids)],
+            "group_ids": [Command.set((self.env.ref("base.group_user") | group).ids)],
+        })
+        self.trigger_user_id = user
+        return True
+
+    def _task_problem(self, task):
+        """Why a deployment of this app cannot update ``task`` (a sentence), or None.
+
+        Step 8 writes on the task as the pipeline; a task of another company
+        than the app's is refused here, before the deployment exists.
+        """
+        self.ensure_one()
+        company = task.sudo().company_id
+        if not task or not company or company == self.company_id:
+            return None
+        return self.env._(
+            "Task %(task)s is not a task of %(company)s, the company of the app %(app)s: "
+            "give a task of that company in 'task_id', or leave it out.",
+            task=task.id, company=self.company_id.name, app=self.name)
 
     def _get_step_budget(self, number):
         """Seconds allowed for SOP step ``number`` (1-8) on this app."""

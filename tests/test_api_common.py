@@ -27,6 +27,9 @@ class ApiCase(DeployCommon, HttpCase):
         cls.manager_key = cls.api_key(cls.manager)
         cls.plain_key = cls.api_key(cls.plain)
         cls.staging.sudo().webhook_secret = cls.WEBHOOK_SECRET
+        # Signed requests run as the app's trigger user (issue 9, defect 7).
+        cls.staging.with_user(cls.manager).action_create_trigger_user()
+        cls.trigger_user = cls.staging.trigger_user_id
 
     def setUp(self):
         super().setUp()

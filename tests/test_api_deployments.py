@@ -178,7 +178,7 @@ class TestApiDeployments(ApiCase):
         self.assertEqual(response.status_code, 201, response.text)
         deployment = self.env["do.deployment"].browse(response.json()["id"])
         self.assertEqual(deployment.state, "queued")
-        self.assertEqual(deployment.requested_by_id, self.env.ref("base.user_root"))
+        self.assertEqual(deployment.requested_by_id, self.trigger_user)
         again = self.signed("POST", TRIGGER, self.trigger_body())
         self.assertEqual((again.status_code, again.json()["id"]), (200, deployment.id))
 

@@ -9,7 +9,8 @@
 # Authenticate with ODOO_API_KEY (an Odoo API key: Preferences > Account Security >
 # New API Key; its user needs the Deployment User group, Deployment Manager for
 # production) or, without it, with DO_DEPLOY_WEBHOOK_SECRET (the app's webhook
-# secret in Odoo): requests are then signed like GitHub webhooks.
+# secret in Odoo): requests are then signed like GitHub webhooks and run as the
+# app's trigger user, which a Deployment Manager sets on the app.
 # Every error is JSON: {"error": {"code": "...", "message": "..."}}.
 set -euo pipefail
 
