@@ -35,9 +35,9 @@ INTENT_LEASE = 30.0
 CRON_RUN_SECONDS = 50.0
 # A deployment that is due but locked by another worker is looked at again after this.
 LOCKED_RETRY = 1.0
-# The monitor steps wait for DigitalOcean, whose own limit is the app's deploy timeout;
-# they get this much more before the watchdog fails them.
-MONITOR_STEPS = ("monitor", "rb_monitor")
+# The steps that follow a DigitalOcean deployment wait for it, whose own limit is the app's
+# deploy timeout; they get this much more before the watchdog fails them.
+MONITOR_STEPS = ("monitor", "rb_monitor", "rb_revert")
 MONITOR_GRACE = 60
 # Other steps: twice their budget, and at least a minute more than it.
 MIN_STEP_GRACE = 60

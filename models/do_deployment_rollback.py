@@ -1,7 +1,11 @@
 """Rollback of ``do.deployment``: its steps, its end, and the incident it files.
 
 A rollback is a ``kind=rollback`` deployment driven by the same runner; its
-steps are the ``_step_rb_<code>`` handlers below.
+steps are the ``_step_rb_<code>`` handlers below. DigitalOcean pins the app
+to a rollback until it is committed or reverted, so a rollback always ends
+with one of them: ``rb_commit`` on success, ``rb_revert`` after any failed
+step, which undoes the rollback while the app is pinned by it and follows
+the deployment the revert makes.
 """
 
 from markupsafe import Markup
@@ -10,6 +14,10 @@ from odoo import api, fields, models
 
 from ..engine import pipeline_policy as policy
 from ..engine.errors import DeployError
+
+
+def _pinned_id(app):
+    return (app.get("pinned_deployment") or {}).get("id")
 
 
 class DoDeployment(models.Model):
@@ -34,7 +42,6 @@ class DoDeployment(models.Model):
         })
         self.rollback_id = rollback
         return rollback
-
 
     # ------------------------------------------------------------------
     # Rollback steps
@@ -99,22 +106,122 @@ class DoDeployment(models.Model):
         return None
 
     def _step_rb_commit(self, step):
-        """Commit the rollback (unpins the app) and check the previous deployment is live."""
+        """Commit the rollback (unpins the app) and check the previous deployment is live.
+
+        A commit whose reply is lost may have gone through, and the client's retry
+        of it is then refused (nothing is pinned any more): after an error the app
+        is read again, and only a rollback still pinned counts as not committed.
+        """
         client = self._client()
-        app = client.get_app(self.app_id.do_app_id)
-        if (app.get("pinned_deployment") or {}).get("id"):
-            client.commit_rollback(self.app_id.do_app_id)
-            step._append_log("Rollback committed.")
-            app = client.get_app(self.app_id.do_app_id)
+        app_id = self.app_id.do_app_id
+        app = client.get_app(app_id)
+        if _pinned_id(app):
+            try:
+                client.commit_rollback(app_id)
+                step._append_log("Rollback committed.")
+            except DeployError as error:
+                step._append_log(f"{error.code}: {error.message} Reading the app to see "
+                                 "whether the commit went through.")
+                if _pinned_id(client.get_app(app_id)):
+                    raise
+                step._append_log("It did: the app is no longer pinned.")
+            app = client.get_app(app_id)
         active_id = (app.get("active_deployment") or {}).get("id")
-        step._update_data(active_deployment_id=active_id,
-                          pinned=bool((app.get("pinned_deployment") or {}).get("id")))
+        step._update_data(active_deployment_id=active_id, pinned=bool(_pinned_id(app)))
         if active_id != self.do_deployment_id:
             raise DeployError("TRAFFIC_SWITCH_FAILED", (
                 f"After the rollback the active deployment is {active_id}, not "
                 f"{self.do_deployment_id}."))
         if self.previous_version:
             self.app_id.live_version = self.previous_version
+        self._step_by_code("rb_revert").write({"state": "skipped"})
+
+    def _start_revert(self, revert):
+        """A rollback step failed: run ``rb_revert`` next, the rollback stays in flight."""
+        self.current_step_id = revert
+        self._schedule(0)
+        self.message_post(body=self.env._(
+            "The rollback failed; reverting it so that the app is not left pinned."))
+
+    def _step_rb_revert(self, step):
+        """Undo a failed rollback while the app is pinned by it, then follow the revert.
+
+        The app is read, not our records: a rollback created by a call whose reply
+        was lost has no deployment id here, yet pins the app. Only a pin this
+        rollback made is reverted (its deployment, or one new since rb_validate).
+        The revert deploys the version from before the rollback again; it is
+        followed until ACTIVE, so what serves afterwards is known.
+        """
+        data = step.data or {}
+        if data.get("revert_deployment_id"):
+            return self._poll_do_deployment(step, data["revert_deployment_id"],
+                                            cancel_on_timeout=False)
+        if data.get("intent_at"):
+            known = data.get("known_deployment_ids") or []
+        else:
+            app = self._client().get_app(self.app_id.do_app_id)
+            pinned = _pinned_id(app)
+            before = (self._step_by_code("rb_validate").data or {}).get(
+                "known_deployment_ids") or []
+            ours = pinned and (pinned == self.do_deployment_id or (
+                not self.do_deployment_id and pinned not in before))
+            step._update_data(pinned_deployment_id=pinned)
+            if not ours:
+                step._append_log(
+                    f"The app is pinned to {pinned}, which this rollback did not make: left as "
+                    "it is." if pinned else "The app is not pinned: nothing to revert.")
+                return None
+            known = policy.deployment_ids_of(app)
+        client = self._client()
+        app_id = self.app_id.do_app_id
+
+        def reverted(app):
+            """What an earlier revert left: None while the app is still pinned."""
+            if _pinned_id(app):
+                return None
+            return {"deployment_id": policy.new_deployment(app, known)}
+
+        return self._call_once(
+            step, "the revert", intent={"known_deployment_ids": known},
+            call=lambda: {"deployment_id": client.revert_rollback(app_id)["id"]},
+            find=reverted, adopt=lambda result: self._store_revert(step, result))
+
+    def _store_revert(self, step, result):
+        """Record the revert; the next action follows its deployment (None: none seen)."""
+        deployment_id = result["deployment_id"]
+        step._update_data(reverted=True, revert_deployment_id=deployment_id)
+        if not deployment_id:
+            step._append_log("Rollback reverted: the app is unpinned; DigitalOcean shows no "
+                             "deployment of the revert.")
+            return None
+        step._append_log(f"Rollback reverted: the app is unpinned. Following deployment "
+                         f"{deployment_id}, which DigitalOcean made for the revert.")
+        return 0.0
+
+    def _revert_outcome(self):
+        """One plain sentence on what the revert of a failed rollback left (or None)."""
+        step = self._step_by_code("rb_revert")
+        data = step.data or {}
+        if not step or step.state == "skipped":
+            return None
+        if step.state == "failed":
+            return self.env._(
+                "Reverting the rollback failed (%(code)s): the app may still be pinned to it. "
+                "Revert it in the DigitalOcean console.", code=step.error_code_id.code)
+        if data.get("revert_deployment_id"):
+            deployment_id = data["revert_deployment_id"]
+            version = data.get("version") or data.get("served_version") or "?"
+            return self.env._(
+                "Rollback reverted: the app is unpinned, and DigitalOcean redeployed the "
+                "version from before the rollback, %(version)s (deployment %(deployment)s, "
+                "now ACTIVE).", version=version, deployment=deployment_id)
+        if data.get("reverted"):
+            return self.env._("Rollback reverted: the app is unpinned.")
+        if data.get("pinned_deployment_id"):
+            return self.env._(
+                "The app is pinned to deployment %(deployment)s, which this rollback did not "
+                "make: it was left as it is.", deployment=data["pinned_deployment_id"])
+        return self.env._("The app was not pinned by this rollback: nothing to revert.")
 
     def _finish_rollback(self):
         """Success: mark both deployments, open the incident, notify, record criteria."""
@@ -129,16 +236,18 @@ class DoDeployment(models.Model):
         incident, notified = self._create_incident(target or self, self)
         self._record_rollback_criteria(self._step_by_code("rb_commit"), incident, notified)
 
+    def _end_rollback(self):
+        """Every step is finished: done, unless a step failed (then it was reverted)."""
+        if self.step_ids.filtered(lambda s: s.state == "failed"):
+            self._fail_rollback()
+        else:
+            self._finish_rollback()
+
     def _fail_rollback(self):
-        """The rollback failed: unpin the app if we pinned it, fail both, critical incident."""
-        if self.do_deployment_id:
-            try:
-                self._client().revert_rollback(self.app_id.do_app_id)
-                self.message_post(body=self.env._("Rollback reverted: the app is unpinned."))
-            except DeployError as error:
-                self.message_post(body=self.env._(
-                    "Reverting the rollback failed: %(code)s. Revert it in the DigitalOcean "
-                    "console.", code=error.code))
+        """The rollback failed (and ``rb_revert`` undid it): fail both deployments and
+        raise a critical incident that says what the revert left."""
+        if outcome := self._revert_outcome():
+            self.message_post(body=outcome)
         self._finish("failed")
         target = self.rollback_of_id
         if target.state == "rolling_back":
@@ -190,6 +299,8 @@ class DoDeployment(models.Model):
         if not rollback:
             done.append(self.env._("No rollback was possible: the app had no previous "
                                    "deployment to return to."))
+        elif outcome := rollback._revert_outcome():
+            done.append(outcome)
         severity = "critical" if critical else (error_code.severity or "high")
         description = Markup(
             "<p><b>Failure:</b> %s - %s</p><p><b>Message:</b> %s</p>"

@@ -313,9 +313,11 @@ class DoDeployment(models.Model):
     # ------------------------------------------------------------------
 
     def _current_step(self):
+        """The first step still to run (a failed step is over too: after a failed
+        rollback step, ``rb_revert`` is the one still to run)."""
         self.ensure_one()
         return self.step_ids.filtered(
-            lambda s: s.state not in FINISHED_STEP_STATES).sorted("sequence")[:1]
+            lambda s: s.state not in (*FINISHED_STEP_STATES, "failed")).sorted("sequence")[:1]
 
     def _schedule(self, delay):
         self.next_poll_at = fields.Datetime.now() + timedelta(seconds=delay)
@@ -335,7 +337,7 @@ class DoDeployment(models.Model):
         step = self._current_step()
         if not step:
             if self.kind == "rollback":
-                self._finish_rollback()
+                self._end_rollback()
             else:
                 self._finish("done")
             return
@@ -367,7 +369,7 @@ class DoDeployment(models.Model):
             self.current_step_id = next_step
             self._schedule(0)
         elif self.kind == "rollback":
-            self._finish_rollback()
+            self._end_rollback()
         else:
             self._finish("done")
 
@@ -431,14 +433,20 @@ class DoDeployment(models.Model):
         step._append_log(f"FAILED {error.code}: {message}")
         if error_code.mitigation:
             step._append_log(f"Mitigation: {error_code.mitigation}")
-        self.step_ids.filtered(lambda s: s.state == "pending").write({"state": "skipped"})
+        # A failed rollback step leaves the revert to run; everything else is skipped.
+        revert = self._step_by_code("rb_revert") if self.kind == "rollback" else None
+        self.step_ids.filtered(lambda s: s.state == "pending" and s != revert).write(
+            {"state": "skipped"})
         self.write({"error_code_id": error_code.id, "error_message": message})
         self._update_progress()
         self.message_post(body=Markup(
             "<p><b>%s</b> failed: <b>%s</b> %s</p><p>%s</p>") % (
             step.name, error.code, message, error_code.mitigation or ""))
         if self.kind == "rollback":
-            self._fail_rollback()
+            if revert and revert.state == "pending":
+                self._start_revert(revert)
+            else:
+                self._fail_rollback()
         elif step.code == "update_task":
             # The app is deployed; only the task could not be told.
             self._finish("done")

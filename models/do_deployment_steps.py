@@ -177,13 +177,17 @@ class DoDeployment(models.Model):
         """Step 4: poll the deployment's phase until ACTIVE (or a failure)."""
         return self._poll_do_deployment(step)
 
-    def _poll_do_deployment(self, step):
+    def _poll_do_deployment(self, step, deployment_id=None, cancel_on_timeout=True):
+        """One poll of a DigitalOcean deployment (ours unless ``deployment_id``): None once
+        ACTIVE, else the seconds until the next poll; raises its SOP error when it failed
+        or ran out of time (canceling it on DigitalOcean if ``cancel_on_timeout``)."""
         client = self._client()
+        deployment_id = deployment_id or self.do_deployment_id
         data = step.data or {}
         if "expected_seconds" not in data:
             step._update_data(expected_seconds=self._expected_seconds(client))
             data = step.data
-        deployment = client.get_deployment(self.app_id.do_app_id, self.do_deployment_id)
+        deployment = client.get_deployment(self.app_id.do_app_id, deployment_id)
         phase = deployment.get("phase") or "UNKNOWN"
         progress = deployment.get("progress") or {}
         counts = f"{progress.get('success_steps', 0)}/{progress.get('total_steps', 0)}"
@@ -192,19 +196,23 @@ class DoDeployment(models.Model):
         elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
         step._update_data(phase=phase, progress=counts, polls=data.get("polls", 0) + 1)
         if phase == "ACTIVE":
-            # What the ingress will report once the deployment serves: the version of
-            # the spec's first image component, whichever components were retagged.
+            # The version of the retagged components, and what the ingress will report
+            # once the deployment serves: the version of the spec's first image component.
+            spec = deployment.get("spec")
             step._update_data(active_after=deployment_seconds(deployment) or elapsed,
-                              served_version=spec_version(deployment.get("spec")))
+                              version=spec_version(spec, self._retagged_components()),
+                              served_version=spec_version(spec))
+            step._append_log(f"Deployment {deployment_id} is ACTIVE.")
             return None
         if phase in FAILED_PHASES:
             raise self._deployment_failure(client, step, deployment)
         if elapsed > self.app_id.deploy_timeout:
-            try:
-                client.cancel_deployment(self.app_id.do_app_id, self.do_deployment_id)
-                step._append_log("Canceled the deployment on DigitalOcean.")
-            except DeployError as error:
-                step._append_log(f"Could not cancel the deployment: {error.code}.")
+            if cancel_on_timeout:
+                try:
+                    client.cancel_deployment(self.app_id.do_app_id, deployment_id)
+                    step._append_log("Canceled the deployment on DigitalOcean.")
+                except DeployError as error:
+                    step._append_log(f"Could not cancel the deployment: {error.code}.")
             raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
         return policy.monitor_poll_delay(phase, elapsed, data.get("expected_seconds"),
                                          step.budget)
@@ -215,7 +223,7 @@ class DoDeployment(models.Model):
         component, log_type = error.details["component"], error.details["log_type"]
         if log_type:
             try:
-                log = client.get_logs(self.app_id.do_app_id, self.do_deployment_id,
+                log = client.get_logs(self.app_id.do_app_id, deployment["id"],
                                       component=component, log_type=log_type)
             except DeployError as log_error:
                 log = f"({log_type} log not available: {log_error.code})"

@@ -16,8 +16,11 @@ class TestRollback(DeployCommon):
         self.assertEqual(rollback.rollback_of_id, deployment)
         self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
         self.assertEqual(rollback.step_ids.mapped("code"), [
-            "rb_validate", "rb_create", "rb_monitor", "rb_health_check", "rb_commit"])
-        self.assertEqual(set(rollback.step_ids.mapped("state")), {"done"})
+            "rb_validate", "rb_create", "rb_monitor", "rb_health_check", "rb_commit",
+            "rb_revert"])
+        # The revert only runs after a failed rollback step.
+        self.assertEqual(rollback.step_ids.mapped("state"), ["done"] * 5 + ["skipped"])
+        self.assertEqual(rollback.progress, 100.0)
         # DigitalOcean: the rollback deployment serves, the app is unpinned, v1.0.0 is live.
         app = self.sim.get_app(self.staging.do_app_id)
         self.assertEqual(app["active_deployment"]["id"], rollback.do_deployment_id)
@@ -144,3 +147,108 @@ class TestRollback(DeployCommon):
         self.assertEqual(spec["workers"][0]["image"]["tag"], "v1.1.0")
         self.assertEqual(spec["services"][0]["image"]["tag"], "v1.0.0")
         self.assertTrue(rollback.rollback_criteria["traffic_on_previous_version"])
+
+    # A failed rollback must not leave the app pinned (issue 9, defect 4) ---------------
+
+    def run_until_rollback_step(self, deployment, code, max_runs=30):
+        """Run the cron until the automatic rollback of ``deployment`` is at step ``code``."""
+        for _run in range(max_runs):
+            rollback = deployment.rollback_id
+            if rollback and rollback.current_step_id.code == code:
+                return rollback
+            self.run_cron()
+            self.make_due()
+        self.fail(f"the rollback never reached {code}")
+
+    def assertRevertedAndUnpinned(self, rollback):
+        app = self.sim.get_app(self.staging.do_app_id)
+        self.assertNotIn("pinned_deployment", app, "the app is left pinned")
+        revert = self.step(rollback, "rb_revert")
+        self.assertEqual(revert.state, "done", rollback.step_ids.mapped("log"))
+        revert_id = revert.data["revert_deployment_id"]
+        # The deployment the revert made is followed until it serves.
+        self.assertEqual(app["active_deployment"]["id"], revert_id)
+        self.assertIn(revert_id, revert.log)
+        self.assertIn("ACTIVE", revert.log)
+        self.assertEqual(rollback.state, "failed")
+        self.assertEqual(rollback.rollback_of_id.state, "failed")
+        self.assertIn("Rollback failed", rollback.rollback_of_id.incident_task_id.name)
+        return revert
+
+    def test_failed_rollback_revert_is_followed(self):
+        """The revert redeploys the version from before the rollback: that deployment is
+        tracked and the incident says what serves now."""
+        self.sim.set_scenario("health-fail-always", tag="v1.0.0")
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        rollback = deployment.rollback_id
+        self.assertStepFailed(rollback, "rb_health_check", "HEALTH_CHECK_FAIL")
+        revert = self.assertRevertedAndUnpinned(rollback)
+        self.assertIn(revert.data["revert_deployment_id"],
+                      deployment.incident_task_id.description)
+        self.assertIn("v1.4.0--health-fail-always", deployment.incident_task_id.description)
+
+    def test_rollback_created_then_unreadable_is_still_reverted(self):
+        """The create call's reply is lost (it pinned the app) and the app cannot be read
+        until the step's deadline: no deployment id was stored, the app is reverted all
+        the same."""
+        app_id = self.staging.do_app_id
+        # Hold the rollback at rb_create: its first call is refused with 429s.
+        self.sim.set_scenario("rate-limit-burst", app_id=app_id,
+                              operation="apps_create_rollback", count=3, retry_after=0)
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        rollback = self.run_until_rollback_step(deployment, "rb_create")
+        self.sim.set_scenario("server-error", app_id=app_id, operation="apps_create_rollback",
+                              apply=True, count=1)
+        self.make_due()
+        self.run_cron()
+        self.assertTrue(self.sim.get_app(app_id).get("pinned_deployment"), "created")
+        self.assertFalse(rollback.do_deployment_id)
+        self.sim.set_scenario("server-error", operation="apps_get", count=1000)
+        self.age(rollback, 3600)
+        self.make_due()
+        self.run_cron()
+        self.assertEqual(self.step(rollback, "rb_create").state, "failed")
+        self.sim.set_scenario(None)
+        self.sim.set_scenario(None, app_id=app_id)
+        self.run_until_idle()
+        self.assertFalse(rollback.do_deployment_id)
+        self.assertRevertedAndUnpinned(rollback)
+
+    def test_a_revert_that_fails_once_is_tried_again(self):
+        self.sim.set_scenario("health-fail-always", tag="v1.0.0")
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.sim.set_scenario("server-error", app_id=self.staging.do_app_id,
+                              operation="apps_revert_rollback", count=1)
+        self.run_until_idle()
+        self.assertIn("sending it again",
+                      self.step(deployment.rollback_id, "rb_revert").log or "")
+        self.assertRevertedAndUnpinned(deployment.rollback_id)
+
+    def test_a_revert_whose_reply_is_lost_is_adopted_not_sent_again(self):
+        self.sim.set_scenario("health-fail-always", tag="v1.0.0")
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.sim.set_scenario("server-error", app_id=self.staging.do_app_id,
+                              operation="apps_revert_rollback", apply=True, count=1)
+        self.run_until_idle()
+        self.assertIn("had reached DigitalOcean; not sending it again",
+                      self.step(deployment.rollback_id, "rb_revert").log or "")
+        self.assertRevertedAndUnpinned(deployment.rollback_id)
+        reverts = [d for d in self.sim_deployments(self.staging)
+                   if d.get("cause") == "revert of rollback"]
+        self.assertEqual(len(reverts), 1)
+
+    def test_a_commit_whose_reply_is_lost_is_not_a_failure(self):
+        """DigitalOcean commits, the reply is lost, the client's retry is refused (nothing
+        is pinned any more): the rollback read the app and is done, not reverted."""
+        self.sim.set_scenario("server-error", app_id=self.staging.do_app_id,
+                              operation="apps_commit_rollback", apply=True, count=1)
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        rollback = deployment.rollback_id
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(deployment.state, "rolled_back")
+        app = self.sim.get_app(self.staging.do_app_id)
+        self.assertNotIn("pinned_deployment", app)
+        self.assertEqual(app["active_deployment"]["id"], rollback.do_deployment_id)
+        self.assertEqual(self.staging.live_version, "v1.0.0")

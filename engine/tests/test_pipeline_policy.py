@@ -107,6 +107,7 @@ def test_retry_delay(details, expected):
 def test_step_limit():
     assert policy.step_limit("monitor", 480, 600) == 660
     assert policy.step_limit("rb_monitor", 480, 900) == 960
+    assert policy.step_limit("rb_revert", 480, 900) == 960
     assert policy.step_limit("health_check", 30, 600) == 90
     assert policy.step_limit("validate", 100, 600) == 200
     assert policy.step_limit("update_spec", 0, 600) == 60
