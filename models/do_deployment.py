@@ -125,6 +125,11 @@ class DoDeployment(models.Model):
         "do.deployment", copy=False, ondelete="set null"
     )
     rollback_reason = fields.Char(copy=False)
+    is_live = fields.Boolean(
+        compute="_compute_is_live",
+        help="This deployment's version is what the app serves (it is the app's latest "
+             "change) and nothing is rolling it back yet: the only deployment a manual "
+             "rollback may undo.")
     error_code_id = fields.Many2one("do.error.code", copy=False)
     error_message = fields.Text(copy=False)
     mitigation = fields.Text(related="error_code_id.mitigation")
@@ -149,6 +154,49 @@ class DoDeployment(models.Model):
         "A deployment with this idempotency key already exists.",
     )
     _due_idx = models.Index("(next_poll_at) WHERE state = 'running'")
+
+    @api.depends("kind", "state", "do_deployment_id", "rollback_id.state")
+    def _compute_is_live(self):
+        for deployment in self:
+            deployment.is_live = not deployment._not_live_reason()
+
+    def _not_live_reason(self):
+        """Why this is not the app's live deployment, in a sentence; None when it is.
+
+        Odoo's records say which deployment is live: a finished deploy that changed
+        the app (it has a DigitalOcean deployment), with no later deployment of the
+        app that changed it since, a failed rollback of it aside (reverted, it serves
+        this version again). :meth:`action_rollback` asks DigitalOcean as well.
+        """
+        self.ensure_one()
+        if self.kind != "deploy" or self.state not in ("done", "failed"):
+            return self.env._("it is %(state)s.", state=self.state)
+        if not self.do_deployment_id:
+            return self.env._("it never changed the app.")
+        if self.rollback_id.state in ("queued", "running"):
+            return self.env._("%(rollback)s is already rolling it back.",
+                              rollback=self.rollback_id.name)
+        if not isinstance(self.id, int):
+            return self.env._("it is not saved.")
+        newer = self.sudo().search([
+            ("app_id", "=", self.app_id.id), ("id", ">", self.id),
+            ("do_deployment_id", "!=", False),
+            "!", "&", ("rollback_of_id", "=", self.id), ("state", "=", "failed"),
+        ], order="id desc", limit=1)
+        if newer:
+            return self.env._("%(newer)s changed the app since.", newer=newer.name)
+        return None
+
+    def _serving_do_deployment_ids(self):
+        """The DigitalOcean deployments that serve this deployment's version: its own, and
+        the deployments that reverted failed rollbacks of it."""
+        self.ensure_one()
+        failed_rollbacks = self.sudo().search([
+            ("rollback_of_id", "=", self.id), ("kind", "=", "rollback"),
+            ("state", "=", "failed")])
+        reverts = [(step.data or {}).get("revert_deployment_id")
+                   for step in failed_rollbacks.step_ids if step.code == "rb_revert"]
+        return {self.do_deployment_id, *filter(None, reverts)}
 
     @api.depends("step_ids")
     def _compute_step_count(self):
@@ -338,25 +386,46 @@ class DoDeployment(models.Model):
         return retry._get_form_action()
 
     def action_rollback(self, reason=None):
-        """Roll a finished deployment back to the deployment that was active before it."""
+        """Roll the app's live deployment back to the deployment that was active before it.
+
+        Only the deployment that is live: an older one would return the app past
+        the newer ones, and one that never changed the app has nothing to undo.
+        Odoo's records decide first, then DigitalOcean, which may serve something
+        else (a deployment made in its console).
+        """
         self.ensure_one()
         self._check_manager(self.env._("Only a Deployment Manager can roll back."))
-        if self.kind != "deploy" or self.state not in ("done", "failed"):
+        if why := self._not_live_reason():
             raise UserError(self.env._(
-                "Only a finished deployment can be rolled back (%(name)s is %(state)s).",
-                name=self.name, state=self.state))
+                "Only the deployment that is live can be rolled back, and %(name)s is not: "
+                "%(why)s", name=self.name, why=why))
         if not self.previous_do_deployment_id:
             raise UserError(self.env._(
                 "%(name)s has no previous deployment to roll back to.", name=self.name))
-        if self.rollback_id and self.rollback_id.state not in ("failed", "canceled"):
-            raise UserError(self.env._("%(name)s is already rolled back by %(rollback)s.",
-                                       name=self.name, rollback=self.rollback_id.name))
+        self._check_live_on_digitalocean()
         rollback = self.sudo()._create_rollback(
             reason or self.env._("Manual rollback by %(user)s", user=self.env.user.name),
             state="queued", requested_by=self.env.user)
         rollback.message_post(body=self.env._("Queued by %(user)s.", user=self.env.user.name))
         self._wake_runner()
         return rollback.with_env(self.env)._get_form_action()
+
+    def _check_live_on_digitalocean(self):
+        """Refuse unless DigitalOcean's active deployment serves this deployment's version."""
+        account = self.app_id.account_id
+        try:
+            app = self.sudo()._client().get_app(self.app_id.do_app_id)
+        except DeployError as error:
+            raise UserError(account._redact(
+                f"{error.code}: {error.message} {error.entry.mitigation}")) from None
+        active = (app.get("active_deployment") or {}).get("id")
+        if active not in self._serving_do_deployment_ids():
+            raise UserError(self.env._(
+                "DigitalOcean serves deployment %(active)s on %(app)s, not %(name)s's "
+                "(%(ours)s): only the deployment that is live can be rolled back. Check the "
+                "app's deployments in the DigitalOcean console.",
+                active=active or "none", app=self.app_id.name, name=self.name,
+                ours=self.do_deployment_id))
 
     def action_view_task(self):
         self.ensure_one()

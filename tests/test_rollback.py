@@ -1,6 +1,8 @@
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.do_deploy.engine.client import AppPlatformClient
+
 from .common import DeployCommon
 
 
@@ -252,3 +254,65 @@ class TestRollback(DeployCommon):
         self.assertNotIn("pinned_deployment", app)
         self.assertEqual(app["active_deployment"]["id"], rollback.do_deployment_id)
         self.assertEqual(self.staging.live_version, "v1.0.0")
+
+    # Manual rollback of the live deployment only (issue 9, defect 5) -------------------
+
+    def test_manual_rollback_only_of_the_live_deployment(self):
+        older = self.deploy("v1.1.0")
+        self.run_until_idle()
+        newer = self.deploy("v1.2.0")
+        self.run_until_idle()
+        with self.assertRaisesRegex(UserError, "live"):
+            older.with_user(self.manager).action_rollback(reason="Wrong one")
+        self.assertFalse(older.rollback_id)
+        self.assertFalse(older.is_live, "the Roll back button is hidden")
+        self.assertTrue(newer.is_live)
+        action = newer.with_user(self.manager).action_rollback(reason="Customer bug")
+        rollback = self.env["do.deployment"].browse(action["res_id"])
+        self.run_until_idle()
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+        self.assertFalse(newer.is_live)
+
+    def test_no_manual_rollback_of_a_failure_that_never_changed_the_app(self):
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.sim.set_scenario("quota", app_id=self.staging.do_app_id)
+        refused = self.deploy("v1.2.0")
+        self.run_until_idle()
+        self.assertEqual(refused.state, "failed")
+        self.assertTrue(refused.previous_do_deployment_id)
+        self.sim.set_scenario(None, app_id=self.staging.do_app_id)
+        count = len(self.sim_deployments(self.staging))
+        with self.assertRaisesRegex(UserError, "live"):
+            refused.with_user(self.manager).action_rollback(reason="Undo it")
+        self.assertFalse(refused.rollback_id)
+        self.assertFalse(refused.is_live)
+        self.assertEqual(len(self.sim_deployments(self.staging)), count)
+
+    def test_no_manual_rollback_when_digitalocean_serves_another_deployment(self):
+        """Odoo's latest deployment is no longer what DigitalOcean serves (someone deployed
+        from the console): DigitalOcean is asked, and the rollback refused."""
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        client = AppPlatformClient(self.sim_token, self.server.url)
+        spec = client.get_app(self.staging.do_app_id)["spec"]
+        spec["services"][0]["instance_count"] = 2
+        client.update_app(self.staging.do_app_id, spec)
+        self.sim.clock.advance(60)
+        active = client.get_app(self.staging.do_app_id)["active_deployment"]["id"]
+        self.assertNotEqual(active, deployment.do_deployment_id)
+        with self.assertRaisesRegex(UserError, active):
+            deployment.with_user(self.manager).action_rollback(reason="Customer bug")
+        self.assertFalse(deployment.rollback_id)
+
+    def test_manual_rollback_after_a_reverted_rollback(self):
+        """The failed rollback was reverted: DigitalOcean serves this deployment's version
+        again (through the revert's deployment), so it is the live one."""
+        self.sim.set_scenario("health-fail-always", tag="v1.0.0")
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.assertEqual(deployment.rollback_id.state, "failed")
+        self.assertTrue(deployment.is_live)
+        action = deployment.with_user(self.manager).action_rollback(reason="Try again")
+        self.assertEqual(self.env["do.deployment"].browse(action["res_id"]).state, "queued")
