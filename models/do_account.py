@@ -6,11 +6,11 @@ from odoo.tools import config
 
 from ..engine import checks
 from ..engine.client import AppPlatformClient
+from ..engine.do_api import DEFAULT_API_URL
 from ..engine.doctl import DoctlBackend
 from ..engine.errors import DeployError, redact
 from ..engine.urls import AllowList, check_url, guarded_session
 
-DEFAULT_API_URL = "https://api.digitalocean.com"
 SIMULATOR_API_URL = "http://127.0.0.1:8799"
 # Networks and hosts on this server's own network that the pipeline may fetch anyway
 # (e.g. 127.0.0.1 for the simulator): a system parameter, which only system
