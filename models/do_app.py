@@ -3,6 +3,7 @@ import secrets
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..engine.deployment import spec_version
 from ..engine.errors import DeployError
 from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
 
@@ -83,6 +84,11 @@ class DoApp(models.Model):
     deployment_ids = fields.One2many("do.deployment", "app_id", string="Deployments")
     deployment_count = fields.Integer(compute="_compute_deployment_stats")
     last_deployment_id = fields.Many2one("do.deployment", compute="_compute_deployment_stats")
+    in_flight_deployment_id = fields.Many2one(
+        "do.deployment", string="Running now", compute="_compute_in_flight_deployment",
+        help="The deployment or rollback that is changing the app now.")
+    queued_count = fields.Integer(compute="_compute_in_flight_deployment",
+                                  string="Queued deployments")
     color = fields.Integer()
     active = fields.Boolean(default=True)
 
@@ -229,3 +235,85 @@ class DoApp(models.Model):
     def action_view_deployments(self):
         self.ensure_one()
         return self.env["do.deployment"]._get_history_action("app_id", self)
+
+    def _compute_in_flight_deployment(self):
+        Deployment = self.env["do.deployment"]
+        running = {
+            app.id: last_id for app, last_id in Deployment._read_group(
+                [("app_id", "in", self.ids), ("state", "in", ("running", "rolling_back"))],
+                ["app_id"], ["id:max"])
+        }
+        queued = dict(Deployment._read_group(
+            [("app_id", "in", self.ids), ("state", "=", "queued")], ["app_id"], ["__count"]))
+        for app in self:
+            # While a deployment is rolling back, its rollback is what runs.
+            deployment = Deployment.browse(running.get(app.id))
+            app.in_flight_deployment_id = deployment.rollback_id if (
+                deployment.state == "rolling_back" and deployment.rollback_id) else deployment
+            app.queued_count = queued.get(app, 0)
+
+    def _sync_from_digitalocean(self):
+        """Read each app from DigitalOcean: the version its active deployment serves, and
+        its ingress URL when none is set. Returns ``{app: DeployError}`` for the apps that
+        could not be read."""
+        errors = {}
+        for app in self:
+            try:
+                data = app.account_id._get_backend().get_app(app.do_app_id)
+            except DeployError as error:
+                errors[app] = error
+                continue
+            active = data.get("active_deployment") or {}
+            vals = {}
+            version = spec_version(active.get("spec") or data.get("spec"))
+            if version and version != app.live_version:
+                vals["live_version"] = version
+            ingress = data.get("live_url") or data.get("default_ingress")
+            if ingress and not app.ingress_url:
+                vals["ingress_url"] = ingress
+            if vals:
+                app.sudo().write(vals)
+        return errors
+
+    def action_sync_from_digitalocean(self):
+        """Refresh button: the live version (and ingress) as DigitalOcean reports them."""
+        errors = self._sync_from_digitalocean()
+        if errors:
+            app, error = next(iter(errors.items()))
+            raise UserError(app.account_id._redact(
+                f"{error.code}: {app.name}: {error.message} {error.entry.mitigation}"))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": "; ".join(self.env._(
+                    "%(app)s serves %(version)s", app=app.name,
+                    version=app.live_version or self.env._("no known version"))
+                    for app in self),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+
+class DoAccount(models.Model):
+    """Test Connection also reads the live version of the account's apps."""
+
+    _inherit = "do.account"
+
+    def action_test_connection(self):
+        action = super().action_test_connection()
+        apps = self.app_ids
+        errors = apps._sync_from_digitalocean()
+        if isinstance(action, dict) and action.get("tag") == "display_notification" and apps:
+            params = action.setdefault("params", {})
+            synced = apps.filtered(lambda app: app not in errors)
+            notes = [self.env._("Live version read for %(apps)s.",
+                                apps=", ".join(synced.mapped("name")))] if synced else []
+            notes += [self._redact(f"{app.name}: {error.code}: {error.message} "
+                                   f"{error.entry.mitigation}") for app, error in errors.items()]
+            params["message"] = " ".join([params.get("message") or "", *notes]).strip()
+            if errors:
+                params["type"] = "warning"
+            params["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
+        return action

@@ -130,6 +130,13 @@ class DoDeployment(models.Model):
         help="This deployment's version is what the app serves (it is the app's latest "
              "change) and nothing is rolling it back yet: the only deployment a manual "
              "rollback may undo.")
+    rollback_of_tag = fields.Char(related="rollback_of_id.image_tag", string="Tag rolled back")
+    rolled_back_because = fields.Char(
+        related="rollback_id.rollback_reason", string="Rolled back because")
+    retry_of_id = fields.Many2one(
+        "do.deployment", string="Retry of", copy=False, index="btree_not_null",
+        ondelete="set null",
+        help="The failed, canceled or rolled back deployment this one retries.")
     error_code_id = fields.Many2one("do.error.code", copy=False)
     error_message = fields.Text(copy=False)
     mitigation = fields.Text(related="error_code_id.mitigation")
@@ -241,7 +248,22 @@ class DoDeployment(models.Model):
                     "image_tag": vals.get("image_tag", deployment.image_tag),
                     "kind": deployment.kind,
                 })
-        return super().write(vals)
+        result = super().write(vals)
+        if vals.get("state") == "rolled_back":
+            # The pipeline marks a deployment rolled back once its rollback is done.
+            self._after_rolled_back()
+        return result
+
+    def _after_rolled_back(self):
+        """A deployment just marked rolled back: give it the duration from its start to its
+        end (one rolled back automatically has none of its own, which skewed the averages)
+        and take its version off its task."""
+        for deployment in self.filtered(lambda d: d.kind == "deploy"):
+            if not deployment.duration and deployment.start_date and deployment.end_date:
+                deployment.sudo().duration = (
+                    deployment.end_date - deployment.start_date).total_seconds()
+            if deployment.task_id:
+                deployment.task_id.sudo()._restore_after_rollback(deployment)
 
     @api.model
     def _check_deploy_values(self, vals):
@@ -381,6 +403,7 @@ class DoDeployment(models.Model):
             "components": self.components,
             "force_rebuild": self.force_rebuild,
             "note": self.note,
+            "retry_of_id": self.id,
         })
         retry.action_start()
         return retry._get_form_action()

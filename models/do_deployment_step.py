@@ -1,3 +1,5 @@
+import re
+
 from odoo import api, fields, models
 
 LOG_LIMIT = 64 * 1024
@@ -24,6 +26,11 @@ ROLLBACK_STEPS = [
     ("rb_revert", "Revert rollback", 4),
 ]
 FINISHED_STEP_STATES = ("done", "warning", "skipped")
+# A log entry starts with the time _append_log stamps it with; a component's build or
+# deploy log fetched on a failure is one entry of many lines.
+_LOG_ENTRY_RE = re.compile(r"^\d\d:\d\d:\d\d ", re.MULTILINE)
+_FAILURE_ENTRY_RE = re.compile(r"^\d\d:\d\d:\d\d (FAILED |Mitigation: |[A-Z]+ log of |Warning|"
+                               r"Could not cancel|Canceled the deployment)")
 
 
 class DoDeploymentStep(models.Model):
@@ -72,11 +79,49 @@ class DoDeploymentStep(models.Model):
     log = fields.Text(help="Redacted, capped to the last 64 KB.")
     data = fields.Json(help="Structured facts of the step (ids, check results, intents).")
     attempt = fields.Integer(default=0, help="Actions run for this step (polls included).")
+    do_phase = fields.Char(
+        string="DigitalOcean phase", compute="_compute_do_progress",
+        help="The phase of DigitalOcean's deployment at the last poll (BUILDING, DEPLOYING...).")
+    do_progress = fields.Char(
+        string="DigitalOcean progress", compute="_compute_do_progress",
+        help="DigitalOcean's progress steps done out of all, at the last poll.")
+    log_excerpt = fields.Text(
+        string="What went wrong", compute="_compute_log_excerpt",
+        help="The failure, its mitigation and the failing component's log, from the step log.")
+    log_truncated = fields.Boolean(compute="_compute_log_excerpt")
 
     @api.depends("sequence", "name")
     def _compute_display_name(self):
         for step in self:
             step.display_name = f"{step.sequence}. {step.name}"
+
+    @api.depends("data")
+    def _compute_do_progress(self):
+        for step in self:
+            data = step.data or {}
+            step.do_phase = data.get("phase") or False
+            step.do_progress = data.get("progress") or False
+
+    @api.depends("log", "state")
+    def _compute_log_excerpt(self):
+        """The failing part of the log first: the failure line, its mitigation and the
+        failing component's build or deploy log, in that order (warnings when a step
+        only warned)."""
+        for step in self:
+            log = step.log or ""
+            step.log_truncated = log.startswith("[...]")
+            if step.state not in ("failed", "warning") or not log:
+                step.log_excerpt = False
+                continue
+            starts = [match.start() for match in _LOG_ENTRY_RE.finditer(log)]
+            entries = [log[start:end].rstrip("\n")
+                       for start, end in zip(starts, [*starts[1:], len(log)], strict=True)]
+            wanted = [entry for entry in entries if _FAILURE_ENTRY_RE.match(entry)]
+            order = ("FAILED ", "Mitigation: ")
+            wanted.sort(key=lambda entry: next(
+                (index for index, prefix in enumerate(order) if entry[9:].startswith(prefix)),
+                len(order)))
+            step.log_excerpt = "\n".join(wanted) or False
 
     def _append_log(self, message):
         """Append a redacted, timestamped line, keeping the last LOG_LIMIT characters."""

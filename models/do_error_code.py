@@ -25,6 +25,9 @@ class DoErrorCode(models.Model):
     )
     resolution_minutes = fields.Integer(help="Expected time to resolve; empty means it varies.")
     mitigation = fields.Text(translate=True)
+    resolution_label = fields.Char(
+        string="Resolution time", compute="_compute_resolution_label",
+        help="Expected time to resolve, as the SOP gives it (it varies for some codes).")
     occurrence_count = fields.Integer(compute="_compute_occurrence_count")
 
     _code_uniq = models.Constraint("UNIQUE(code)", "An error code must be unique.")
@@ -37,6 +40,13 @@ class DoErrorCode(models.Model):
         )
         for error_code in self:
             error_code.occurrence_count = counts.get(error_code, 0)
+
+    @api.depends("resolution_minutes")
+    def _compute_resolution_label(self):
+        for error_code in self:
+            error_code.resolution_label = self.env._(
+                "%(minutes)s min", minutes=error_code.resolution_minutes
+            ) if error_code.resolution_minutes else self.env._("Varies")
 
     @api.depends("code", "name")
     def _compute_display_name(self):

@@ -43,6 +43,9 @@ class ProjectTask(models.Model):
     deployed_at = fields.Datetime(readonly=True, copy=False)
     deployed_by = fields.Many2one("res.users", readonly=True, copy=False)
     deployed_version = fields.Char(readonly=True, copy=False)
+    can_roll_back = fields.Boolean(
+        compute="_compute_can_roll_back", groups="do_deploy.group_do_deploy_user",
+        help="The task's last deployment is live and can be rolled back.")
 
     @api.depends("deployment_ids.state", "deployment_ids.kind")
     def _compute_deploy_state(self):
@@ -100,3 +103,68 @@ class ProjectTask(models.Model):
     def action_view_deployments(self):
         self.ensure_one()
         return self.env["do.deployment"]._get_history_action("task_id", self)
+
+    @api.depends_context("uid")
+    @api.depends("last_deployment_id.state", "last_deployment_id.rollback_id.state",
+                 "last_deployment_id.previous_do_deployment_id")
+    def _compute_can_roll_back(self):
+        for task in self:
+            last = task.sudo().last_deployment_id
+            task.can_roll_back = bool(
+                last.state == "done" and last.previous_do_deployment_id
+                and (not last.rollback_id or last.rollback_id.state in ("failed", "canceled")))
+
+    def action_open_rollback_wizard(self):
+        """Roll back the task's live deployment (the rollback wizard asks why)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "do_deploy.do_rollback_wizard_action")
+        action["context"] = {"default_deployment_id": self.last_deployment_id.id}
+        return action
+
+    def _restore_after_rollback(self, deployment):
+        """``deployment`` of this task was rolled back: its version no longer serves traffic.
+
+        When the task's deployment facts are that deployment's (it reached step 8), they
+        go back to those of the task's deployment that is live again (or are cleared),
+        and a task the deployment moved to the app's deployed stage goes back to the
+        stage it had before.
+        """
+        self.ensure_one()
+        if self.deployed_version != deployment.image_tag or not self.deployed_at or (
+                deployment.start_date and self.deployed_at < deployment.start_date):
+            return
+        live_again = self.env["do.deployment"]
+        if deployment.previous_do_deployment_id:
+            live_again = live_again.search([
+                ("task_id", "=", self.id), ("kind", "=", "deploy"), ("state", "=", "done"),
+                ("do_deployment_id", "=", deployment.previous_do_deployment_id),
+            ], limit=1)
+        vals = {
+            "deployed_version": live_again.image_tag or False,
+            "deployed_at": live_again.end_date or False,
+            "deployed_by": live_again.requested_by_id.id or False,
+        }
+        stage = deployment.app_id.deployed_stage_id
+        previous_stage = self._stage_before(stage) if stage and self.stage_id == stage else None
+        if previous_stage:
+            vals["stage_id"] = previous_stage.id
+        self.write(vals)
+        self._message_log(body=self.env._(
+            "%(deployment)s (%(tag)s) was rolled back: %(version)s serves traffic again.%(stage)s",
+            deployment=deployment.name, tag=deployment.image_tag,
+            version=deployment.previous_version or self.env._("the previous version"),
+            stage=self.env._(" Back to %(stage)s.", stage=previous_stage.name)
+            if previous_stage else ""))
+
+    def _stage_before(self, stage):
+        """The stage this task was in before it last moved to ``stage`` (from its tracking)."""
+        self.ensure_one()
+        tracking = self.env["mail.tracking.value"].sudo().search([
+            ("mail_message_id.model", "=", "project.task"),
+            ("mail_message_id.res_id", "=", self.id),
+            ("field_id.model", "=", "project.task"), ("field_id.name", "=", "stage_id"),
+            ("new_value_integer", "=", stage.id),
+        ], order="id desc", limit=1)
+        previous = self.env["project.task.type"].browse(tracking.old_value_integer).exists()
+        return previous if previous and previous != stage else None

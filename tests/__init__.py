@@ -5,6 +5,7 @@ from . import test_security
 from . import test_external_api
 from . import test_api_health
 from . import test_ui_tours
+from . import test_screens
 from . import test_api_deployments
 from . import test_api_tasks
 from . import test_wizards

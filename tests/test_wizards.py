@@ -47,18 +47,23 @@ class TestDeployWizard(DeployCommon):
             self.assertEqual(self.env["do.deployment"].search(action["domain"]), deployment)
 
     def test_refuses_without_app(self):
-        wizard = self.open_wizard(self.task, self.user)
-        wizard.image_tag = "v1.1.0"
+        # The form marks the app required; a wizard made another way is refused on confirm.
+        wizard = self.env["do.deploy.wizard"].with_user(self.user).create({
+            "task_id": self.task.id, "image_tag": "v1.1.0"})
         with self.assertRaisesRegex(UserError, "Choose the app"):
-            wizard.save().action_confirm()
+            wizard.action_confirm()
 
     def test_refuses_a_tag_digitalocean_would_refuse(self):
         wizard = self.open_wizard(self.task, self.user)
         wizard.app_id = self.staging
-        for tag in ("", "-starts-with-dash", "has space", "x" * 129, "v1.0/evil"):
+        for tag in ("-starts-with-dash", "has space", "x" * 129, "v1.0/evil"):
             wizard.image_tag = tag
             with self.assertRaisesRegex(UserError, "DigitalOcean would refuse the image tag"):
                 wizard.save().action_confirm()
+        blank = self.env["do.deploy.wizard"].with_user(self.user).create({
+            "task_id": self.task.id, "app_id": self.staging.id, "image_tag": " "})
+        with self.assertRaisesRegex(UserError, "^IMAGE_TAG_MISSING: give the image tag"):
+            blank.action_confirm()
         self.assertFalse(self.task.deployment_ids)
 
     def test_refuses_a_wrong_token_before_creating_anything(self):

@@ -18,7 +18,13 @@ from engine.simulator import (
     Simulator,
     SimulatorServer,
 )
-from engine.simulator.demo import DEMO_APPS, DEMO_REPOSITORY, DEMO_TAGS, seed_demo
+from engine.simulator.demo import (
+    DEMO_APPS,
+    DEMO_REPOSITORY,
+    DEMO_SCENARIO_TAGS,
+    DEMO_TAGS,
+    seed_demo,
+)
 from engine.simulator.state import monthly_cost, validate_spec
 from engine.tests.common import auth_headers, sample_spec
 
@@ -986,7 +992,9 @@ def test_demo_seed(simulator):
     assert [a["spec"]["name"] for a in apps] == ["odoo-staging", "odoo-production"]
     assert {entry["environment"] for entry in DEMO_APPS} == {"staging", "production"}
     assert [t["tag"] for t in simulator.sim.registry.tags(DEMO_REPOSITORY)] == list(
-        reversed(DEMO_TAGS))
+        reversed((*DEMO_TAGS, *DEMO_SCENARIO_TAGS)))
+    # Each ready-made failure tag selects a scenario the simulator knows.
+    assert all(tag.rpartition("--")[2] in SCENARIOS for tag in DEMO_SCENARIO_TAGS)
     web = apps[0]["spec"]["services"][0]
     assert (web["http_port"], web["instance_size_slug"]) == (8069, "apps-s-1vcpu-1gb")
     assert apps[0]["spec"]["workers"][0]["name"] == "worker"
