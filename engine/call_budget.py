@@ -1,0 +1,116 @@
+"""A DigitalOcean token's call budget: how many API calls it may still make now.
+
+DigitalOcean allows 250 requests a minute and 5,000 an hour per token. The
+pipeline keeps each token under its own, lower budget (headroom for people and
+other tools using the same token) so that polling slows down instead of meeting
+a 429. Odoo keeps the counters in the database, shared by every cron thread of
+every server; this module only does the arithmetic, on plain numbers.
+
+Each window (a minute, an hour) is counted as the current fixed window plus a
+share of the previous one, weighted by how much of it still overlaps the last
+window's length: a close estimate of a sliding window that needs two counters,
+and never lets a burst at a window's end add up with one at the next window's
+start.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+DO_PER_MINUTE = 250
+DO_PER_HOUR = 5000
+# The defaults keep a fifth of DigitalOcean's limits free for everything else.
+PER_MINUTE = 200
+PER_HOUR = 4000
+MINUTE = 60.0
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window's counters: its start (epoch seconds, a multiple of its length),
+    the calls counted in it and in the window before it."""
+
+    start: float = 0.0
+    count: int = 0
+    previous: int = 0
+
+    def at(self, now, length):
+        """This window as seen at ``now`` (rolled forward when ``now`` is past it)."""
+        start = math.floor(now / length) * length
+        if start == self.start:
+            return self
+        if start - self.start == length:
+            return Window(start, 0, self.count)
+        return Window(start, 0, 0)
+
+    def used(self, now, length):
+        """The estimate of the calls made in the last ``length`` seconds."""
+        window = self.at(now, length)
+        overlap = 1.0 - (now - window.start) / length
+        return window.count + window.previous * overlap
+
+    def wait(self, now, length, limit):
+        """Seconds until one more call fits under ``limit`` (0: it fits now)."""
+        window = self.at(now, length)
+        if window.count + 1 > limit:
+            # Nothing fits before this window ends; in the next one, this window's
+            # count weighs less and less: count * (1 - t / length) + 1 <= limit.
+            return window.start + length - now + length * (1.0 - (limit - 1) / window.count)
+        if self.used(now, length) + 1 <= limit:
+            return 0.0
+        # count + previous * (1 - t / length) + 1 <= limit, solved for t.
+        elapsed = length * (1.0 - (limit - 1 - window.count) / window.previous)
+        return max(0.0, window.start + elapsed - now)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A token's two windows, and what one more call would do to them."""
+
+    minute: Window = Window()
+    hour: Window = Window()
+
+    def wait(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR):
+        """Seconds until one more call fits in both windows (0: now)."""
+        return max(self.minute.wait(now, MINUTE, per_minute),
+                   self.hour.wait(now, HOUR, per_hour))
+
+    def take(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR):
+        """``(budget, wait)``: the budget with one more call counted and 0 when it
+        fits now, else the budget unchanged and the seconds until it fits."""
+        wait = self.wait(now, per_minute, per_hour)
+        if wait > 0:
+            return self, wait
+        minute = self.minute.at(now, MINUTE)
+        hour = self.hour.at(now, HOUR)
+        return Budget(replace(minute, count=minute.count + 1),
+                      replace(hour, count=hour.count + 1)), 0.0
+
+    def used(self, now):
+        """``(calls in the last minute, calls in the last hour)``, estimated."""
+        return self.minute.used(now, MINUTE), self.hour.used(now, HOUR)
+
+
+def limits(per_minute, per_hour):
+    """The budget's limits from settings: positive integers no higher than
+    DigitalOcean's own; anything else falls back to the default."""
+    def clean(value, default, ceiling):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            return default
+        return value if 0 < value <= ceiling else default
+    return clean(per_minute, PER_MINUTE, DO_PER_MINUTE), clean(per_hour, PER_HOUR, DO_PER_HOUR)
+
+
+def poll_interval(watchers_calls_per_tick, per_minute=PER_MINUTE, per_hour=PER_HOUR,
+                  minimum=5.0, share=0.5):
+    """The shortest tick (seconds) at which ``watchers_calls_per_tick`` calls per tick
+    use at most ``share`` of the budget (the rest is left for the steps' own calls):
+    the polling slows down as more pages of apps must be read."""
+    calls = max(int(watchers_calls_per_tick), 0)
+    if not calls:
+        return minimum
+    by_minute = MINUTE * calls / (per_minute * share)
+    by_hour = HOUR * calls / (per_hour * share)
+    return max(minimum, by_minute, by_hour)
