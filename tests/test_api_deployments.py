@@ -251,8 +251,9 @@ class TestApiDeployments(ApiCase):
         rollback_body = self.api("GET", rollback["status_url"], key=self.user_key).json()
         self.assertEqual(rollback_body["kind"], "rollback")
         self.assertEqual(rollback_body["rollback"]["rollback_of"]["id"], created["id"])
-        self.assertEqual([step["code"] for step in rollback_body["steps"]], [
-            "rb_validate", "rb_create", "rb_monitor", "rb_health_check", "rb_commit"])
+        self.assertEqual([(step["code"], step["state"]) for step in rollback_body["steps"]], [
+            ("rb_validate", "done"), ("rb_create", "done"), ("rb_monitor", "done"),
+            ("rb_health_check", "done"), ("rb_commit", "done"), ("rb_revert", "skipped")])
 
     def test_poll_with_a_signature(self):
         created = self.signed("POST", TRIGGER, self.trigger_body()).json()
