@@ -49,7 +49,7 @@ class DoDeployment(models.Model):
 
     name = fields.Char(required=True, copy=False, readonly=True, default="/", index="trigram")
     task_id = fields.Many2one(
-        "project.task", ondelete="set null", index=True, tracking=True
+        "project.task", ondelete="set null", index=True, tracking=True, check_company=True
     )
     project_id = fields.Many2one(related="task_id.project_id", store=True)
     app_id = fields.Many2one(

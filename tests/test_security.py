@@ -1,6 +1,6 @@
 from unittest.mock import patch
 
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import RUNNER_LOGGER, DeployCommon, deployment_class
@@ -91,6 +91,24 @@ class TestSecurity(DeployCommon):
                              company_ids=[(6, 0, (self.env.company | other_company).ids)])
         self.assertIn(other, self.env["do.deployment"].with_user(both).with_context(
             allowed_company_ids=(self.env.company | other_company).ids).search([]))
+
+    def test_a_task_of_another_company_is_refused(self):
+        """A deployment of this company's app may not name another company's task, or
+        step 8 would move and write on it."""
+        other_company = self.env["res.company"].create({"name": "Other Co"})
+        other_project = self.env["project.project"].create(
+            {"name": "Their project", "company_id": other_company.id})
+        other_task = self.env["project.task"].create(
+            {"name": "Their task", "project_id": other_project.id,
+             "company_id": other_company.id})
+        count = self.env["do.deployment"].search_count([])
+        with self.assertRaises(UserError):
+            self.env["do.deployment"].create(
+                {"app_id": self.staging.id, "image_tag": "v1.1.0", "task_id": other_task.id})
+        draft = self.deploy("v1.1.0", start=False)
+        with self.assertRaises(UserError):
+            draft.write({"task_id": other_task.id})
+        self.assertEqual(self.env["do.deployment"].search_count([]), count + 1)
 
     def test_bad_input(self):
         Deployment = self.env["do.deployment"].with_user(self.manager)
