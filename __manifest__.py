@@ -29,7 +29,12 @@
         "demo/do_deploy_demo.xml",
     ],
     "assets": {
-        "web.assets_backend": ["do_deploy/static/src/**/*"],
+        "web.assets_backend": [
+            "do_deploy/static/src/**/*",
+            # Odoo's graph view is in the lazy bundle, so the graph that extends it is too.
+            ("remove", "do_deploy/static/src/graph/**/*"),
+        ],
+        "web.assets_backend_lazy": ["do_deploy/static/src/graph/**/*"],
         "web.assets_tests": ["do_deploy/static/tests/tours/**/*"],
     },
     "application": True,

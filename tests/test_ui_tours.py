@@ -1,6 +1,7 @@
 import importlib.util
 import threading
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import patch
 
@@ -226,3 +227,95 @@ class TestScreenWalk(DeployCommon, HttpCase):
 
     def test_walk_as_deployment_user(self):
         self.walk("dep_user")
+
+
+@tagged("post_install", "-at_install")
+class TestScreenTours(DeployCommon, HttpCase):
+    """What the browser shows of issue 11's defects, as a Deployment User unless a
+    Deployment Manager is needed, at 1440 px (the chatter beside the form, as in the
+    issue's screenshots). One tour per defect, each run as a subtest."""
+
+    browser_size = "1440x900"
+
+    def run_tours(self, url, tours, login="dep_user"):
+        for tour in tours:
+            with self.subTest(tour=tour):
+                self.start_tour(url, tour, login=login)
+
+    def test_rolled_back_deployment_screen(self):
+        """Status bar, duration, reason, whole error codes, phase and the step's detail."""
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "rolled_back")
+        self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
+            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_duration",
+            "do_deploy_rolled_back_reason", "do_deploy_error_code_whole",
+            "do_deploy_monitor_phase", "do_deploy_step_detail",
+        ])
+
+    def test_failed_deployment_screen(self):
+        """A failed deployment's status bar; Retry reopens the wizard and links the retry."""
+        self.account.token = "dop_v1_wrong"
+        failed = self.deploy("v1.2.0", user=self.user)
+        self.run_until_idle()
+        self.assertEqual(failed.state, "failed")
+        self.account.token = self.sim_token
+        self.run_tours(f"/odoo/do.deployment/{failed.id}", [
+            "do_deploy_failed_statusbar", "do_deploy_retry_wizard"])
+        retry = self.env["do.deployment"].search([("retry_of_id", "=", failed.id)])
+        self.assertEqual((len(retry), retry.image_tag), (1, "v1.2.0"))
+
+    def test_running_deployment_screens(self):
+        """The task's banner while its deployment builds; the monitor card's phase; no
+        negative time when the server's clock is ahead of the browser's."""
+        self.sim.set_timing(self.staging.do_app_id, build_seconds=600, deploy_seconds=60)
+        deployment = self.deploy("v1.2.0")
+        monitor = self.step(deployment, "monitor")
+        for _run in range(20):
+            self.run_cron()
+            if monitor.state == "running" and monitor.do_phase:
+                break
+            deployment.next_poll_at = fields.Datetime.now()
+        self.sim.clock.advance(120)  # past PENDING_BUILD
+        deployment.next_poll_at = fields.Datetime.now()
+        self.run_cron()
+        self.assertEqual((monitor.state, monitor.do_phase), ("running", "BUILDING"))
+        # The server's clock ten minutes ahead of the browser's.
+        monitor.start_date = fields.Datetime.now() + timedelta(minutes=10)
+        self.run_tours(f"/odoo/project.task/{self.task.id}", ["do_deploy_running_banner"])
+        self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
+            "do_deploy_building_phase", "do_deploy_no_negative_time"])
+
+    def test_roll_back_from_the_task(self):
+        """A live deployment's task offers Roll back; the wizard names both versions."""
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        live = self.deploy("v1.2.0")
+        self.run_until_idle()
+        self.assertEqual(live.state, "done")
+        self.run_tours(f"/odoo/project.task/{self.task.id}", ["do_deploy_task_rollback"],
+                       login="dep_manager")
+        self.assertEqual(live.rollback_id.rollback_reason, "Checkout errors after the release")
+
+    def test_history_screens(self):
+        """Graph colours by state, history list columns, error codes list."""
+        load_history_generator().generate(self.env, 120, 20, 5)
+        action = "/odoo/action-do_deploy.do_deployment_action"
+        self.run_tours(f"{action}?view_type=graph", ["do_deploy_history_graph_colours"])
+        self.run_tours(action, ["do_deploy_history_list_columns"])
+        self.run_tours("/odoo/action-do_deploy.do_error_code_action", [
+            "do_deploy_error_codes_list", "do_deploy_error_code_resolution"])
+
+
+@tagged("post_install", "-at_install")
+class TestPhoneScreens(DeployCommon, HttpCase):
+    """The deployment form on a phone (390 px wide)."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_steps_on_a_phone(self):
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        self.start_tour(f"/odoo/do.deployment/{deployment.id}", "do_deploy_phone_steps",
+                        login="dep_user")

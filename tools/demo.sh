@@ -53,6 +53,43 @@ psql -h "$PGHOST" -qc "INSERT INTO ir_config_parameter (key, value, create_date,
                        VALUES ('do_deploy.allowed_networks', '127.0.0.1', now(), now())
                        ON CONFLICT (key) DO NOTHING" "$DB" || exit 1
 
-echo "Odoo: http://localhost:$PORT (login admin / admin)  simulator: http://127.0.0.1:$SIM_PORT"
+# The demo apps' live version, as the simulator reports it (v1.0.0 on a new simulator);
+# Odoo's own log of opening the database is shown only if that fails.
+sync_log=$(mktemp)
+(cd "$addons_dir" && $PY - "$DB" "$ROOT" "$PGHOST" 2>"$sync_log" <<'PYEOF'
+import sys
+sys.path.insert(0, sys.argv[2] + "/tools")
+from odoo_env import odoo_env
+with odoo_env(sys.argv[1], sys.argv[3]) as env:
+    apps = env["do.app"].search([("account_id.backend", "=", "simulator")])
+    for app, error in apps._sync_from_digitalocean().items():
+        print(f"{app.name}: live version not read: {error.code}: {error.message}")
+PYEOF
+) || { cat "$sync_log" >&2; rm -f "$sync_log"; exit 1; }
+rm -f "$sync_log"
+
+scenario_tags=$($PY -c 'from engine.simulator.demo import DEMO_SCENARIO_TAGS as tags
+for tag, what in tags.items():
+    print(f"    {tag:<30} {what}")')
+cat <<EOF
+
+Demo ready: http://localhost:$PORT
+  admin / admin  Deployment Manager: deploys to production, rolls back, configures
+  demo / demo    Deployment User: deploys to staging
+Simulator (DigitalOcean App Platform): http://127.0.0.1:$SIM_PORT; both apps serve v1.0.0.
+
+Try:
+  1. Project > Website relaunch > "New login page" > Deploy: the wizard proposes v1.1.0
+     (the task names it); pick odoo-staging, confirm and watch the eight steps.
+  2. Deploy v1.4.0--health-fail-always to odoo-staging: the health check fails, the app
+     goes back to the version before and an incident lands in Project > Incidents.
+  3. On a live deployment (or its task), Roll back as admin: it asks why, returns the app
+     to the version before and the task to its previous stage.
+  4. Deploy v9.9.9: the wizard refuses it with IMAGE_TAG_MISSING (not in the registry).
+Tags in the demo registry: v1.0.0 v1.1.0 v1.2.0 v1.3.0, and these failures:
+$scenario_tags
+Deployments > History and Deployments > Error Codes show what happened. Ctrl+C stops both.
+
+EOF
 cd "$addons_dir" && $PY -m odoo server -d "$DB" --db-filter="^$DB\$" --addons-path="$addons_path" --db_host="$PGHOST" \
     --http-port="$PORT" --http-interface=127.0.0.1

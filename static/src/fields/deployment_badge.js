@@ -46,6 +46,7 @@ export class DeploymentBadgeField extends Component {
 registry.category("fields").add("do_deploy_deployment_badge", {
     component: DeploymentBadgeField,
     supportedTypes: ["many2one"],
+    listViewWidth: [180, 260],
     relatedFields: [
         { name: "display_name", type: "char" },
         { name: "state", type: "char" },
@@ -72,6 +73,7 @@ export class ErrorCodeField extends Component {
 registry.category("fields").add("do_deploy_error_code", {
     component: ErrorCodeField,
     supportedTypes: ["many2one"],
+    listViewWidth: [160, 280],
     relatedFields: [
         { name: "display_name", type: "char" },
         { name: "code", type: "char" },

@@ -3,6 +3,11 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 
+const FINAL_STATES = ["done", "failed", "rolled_back", "canceled"];
+// Notifications arrive in bursts (one per step action, and the last minute's again when
+// the page connects): one reload per burst.
+const RELOAD_DELAY = 250;
+
 /**
  * Reloads the record of the form it sits in when the server says one of its
  * deployments changed (bus notification ``do_deploy/updated``), so a running
@@ -16,8 +21,12 @@ export class DoDeployLive extends Component {
     setup() {
         this.bus = useService("bus_service");
         this.onUpdate = (payload) => this.reloadIfConcerned(payload);
+        this.timer = null;
         onWillStart(() => this.bus.subscribe("do_deploy/updated", this.onUpdate));
-        onWillUnmount(() => this.bus.unsubscribe("do_deploy/updated", this.onUpdate));
+        onWillUnmount(() => {
+            clearTimeout(this.timer);
+            this.bus.unsubscribe("do_deploy/updated", this.onUpdate);
+        });
     }
 
     /**
@@ -44,9 +53,31 @@ export class DoDeployLive extends Component {
         return false;
     }
 
-    async reloadIfConcerned(payload) {
+    /** The form already shows what the payload says (e.g. a notification replayed). */
+    isStale(payload) {
+        const { resModel, data } = this.props.record;
+        if (resModel === "do.deployment" && payload.id === this.props.record.resId) {
+            return payload.state === data.state && payload.progress === data.progress &&
+                FINAL_STATES.includes(payload.state);
+        }
+        if (resModel === "project.task" && payload.id === data.last_deployment_id?.id) {
+            return payload.state === data.last_deployment_state &&
+                FINAL_STATES.includes(payload.state);
+        }
+        return false;
+    }
+
+    reloadIfConcerned(payload) {
+        if (!this.concerns(payload) || this.isStale(payload)) {
+            return;
+        }
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.reload(), RELOAD_DELAY);
+    }
+
+    async reload() {
         const record = this.props.record;
-        if (!this.concerns(payload) || (await record.isDirty())) {
+        if (status(this) === "destroyed" || (await record.isDirty())) {
             return;
         }
         // The user may have left the form while isDirty() was answering.

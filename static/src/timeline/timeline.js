@@ -4,11 +4,13 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { deserializeDateTime } from "@web/core/l10n/dates";
 import { useRecordObserver } from "@web/model/relational_model/utils";
+import { FormViewDialog } from "@web/views/view_dialogs/form_view_dialog";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
+import { formatDuration } from "../fields/duration";
 
-const STEP_FIELDS = [
+export const STEP_FIELDS = [
     "sequence", "code", "name", "state", "start_date", "end_date", "duration", "budget",
-    "over_budget", "error_code_id", "deployment_id",
+    "over_budget", "error_code_id", "deployment_id", "do_phase", "do_progress",
 ];
 
 const STATE_ICONS = {
@@ -20,24 +22,59 @@ const STATE_ICONS = {
     skipped: "fa-minus",
 };
 
-/** Seconds as "4.2 s", "2 min 05 s". */
-export function formatSeconds(seconds) {
-    if (seconds === null || seconds === undefined || seconds === false) {
-        return "";
+const STATE_LABELS = {
+    pending: _t("Pending"),
+    running: _t("Running"),
+    done: _t("Done"),
+    warning: _t("Done with warning"),
+    failed: _t("Failed"),
+    skipped: _t("Skipped"),
+};
+
+/** Seconds as "4.2 s", "2 min 05 s" (kept for callers of the former helper). */
+export const formatSeconds = formatDuration;
+
+/** Seconds a step has taken: its duration, or the time since it started while it runs. */
+export function stepElapsed(step, now) {
+    if (step.state === "running" && step.start_date) {
+        // A browser clock behind the server's would give a negative time.
+        return Math.max(0, (now - deserializeDateTime(step.start_date).toMillis()) / 1000);
     }
-    if (seconds < 60) {
-        return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-    }
-    const minutes = Math.floor(seconds / 60);
-    const rest = Math.round(seconds % 60);
-    return `${minutes} min ${String(rest).padStart(2, "0")} s`;
+    return step.state === "pending" ? null : step.duration;
+}
+
+/** An error code split after its underscores, so it wraps between words, never inside one. */
+export function codeParts(code) {
+    return (code || "").split(/(?<=_)/);
+}
+
+/**
+ * Opens one step's detail: state, timing against budget, DigitalOcean's phase and
+ * progress, the failing part of the log first, the code and mitigation.
+ */
+export function openStepDialog(dialogService, step, total) {
+    dialogService.add(FormViewDialog, {
+        resModel: "do.deployment.step",
+        resId: step.id,
+        title: _t("Step %(number)s of %(total)s · %(name)s", {
+            number: step.sequence,
+            total,
+            name: step.name,
+        }),
+        preventCreate: true,
+        preventEdit: true,
+        readonly: true,
+        canExpand: false,
+        size: "lg",
+    });
 }
 
 /**
  * The deployment's steps, and those of its rollback, drawn as a pipeline:
- * one node per step with its state, duration against its budget and error code.
- * It reads the steps again whenever the form's record changes, which the live
- * widget makes happen on every bus notification.
+ * one card per step with its state, duration against its budget, DigitalOcean's
+ * phase while it builds and deploys, and its error code. A card opens the
+ * step's detail. The steps are read again whenever the form's record changes,
+ * which the live widget makes happen on every bus notification.
  */
 export class DoDeployStepTimeline extends Component {
     static template = "do_deploy.StepTimeline";
@@ -45,7 +82,9 @@ export class DoDeployStepTimeline extends Component {
 
     setup() {
         this.orm = useService("orm");
+        this.dialog = useService("dialog");
         this.state = useState({ lanes: [], now: Date.now(), doAppId: null });
+        this.codeParts = codeParts;
         useRecordObserver(async (record) => {
             // Reading these fields makes the observer run again when they change.
             const { state, progress, rollback_id, rollback_of_id, write_date, app_id } = record.data;
@@ -125,10 +164,7 @@ export class DoDeployStepTimeline extends Component {
     }
 
     elapsed(step) {
-        if (step.state === "running" && step.start_date) {
-            return (this.state.now - deserializeDateTime(step.start_date).toMillis()) / 1000;
-        }
-        return step.duration || (step.state === "pending" ? null : step.duration);
+        return stepElapsed(step, this.state.now);
     }
 
     durationLabel(step) {
@@ -137,11 +173,29 @@ export class DoDeployStepTimeline extends Component {
         }
         const elapsed = this.elapsed(step);
         if (elapsed === null || elapsed === undefined || step.state === "pending") {
-            return step.budget ? _t("budget %s", formatSeconds(step.budget)) : "";
+            return step.budget ? _t("budget %s", formatDuration(step.budget)) : "";
         }
         return step.budget
-            ? `${formatSeconds(elapsed)} / ${formatSeconds(step.budget)}`
-            : formatSeconds(elapsed);
+            ? `${formatDuration(elapsed)} / ${formatDuration(step.budget)}`
+            : formatDuration(elapsed);
+    }
+
+    /** DigitalOcean's phase and progress steps, for the steps that watch a deployment. */
+    phaseLabel(step) {
+        if (!step.do_phase || ["pending", "skipped"].includes(step.state)) {
+            return "";
+        }
+        return step.do_progress ? `${step.do_phase} · ${step.do_progress}` : step.do_phase;
+    }
+
+    cardTitle(step) {
+        return _t("%(what)s: click for the step's detail and log", {
+            what: step.error_code_id ? step.error_code_id[1] : this.stateLabel(step),
+        });
+    }
+
+    stateLabel(step) {
+        return STATE_LABELS[step.state] || step.state;
     }
 
     isOverBudget(step) {
@@ -163,6 +217,18 @@ export class DoDeployStepTimeline extends Component {
 
     icon(step) {
         return STATE_ICONS[step.state] || "fa-circle-o";
+    }
+
+    openStep(step, lane) {
+        openStepDialog(this.dialog, step, lane.steps.filter(
+            (s) => s.deployment_id[0] === step.deployment_id[0]).length);
+    }
+
+    onKeydown(ev, step, lane) {
+        if (ev.key === "Enter" || ev.key === " ") {
+            ev.preventDefault();
+            this.openStep(step, lane);
+        }
     }
 }
 

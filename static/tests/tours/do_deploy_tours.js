@@ -66,8 +66,20 @@ registry.category("web_tour.tours").add("do_deploy_task_deploy", {
             timeout: PIPELINE_TIMEOUT,
         },
         {
-            content: "The step rows follow too",
-            trigger: `${form} .o_field_one2many[name='step_ids'] tr.o_data_row:contains('Post-deployment validation') .badge:contains('Done')`,
+            content: "A done step's card opens its detail",
+            trigger: step("validate", "done"),
+            run: "click",
+        },
+        {
+            content: "... with its timing and log",
+            trigger: ".modal .modal-title:contains('Step 7 of 8 · Post-deployment validation')",
+        },
+        {
+            trigger: ".modal div[name='log']:contains('OK')",
+        },
+        {
+            trigger: ".modal .modal-footer button:contains('Close')",
+            run: "click",
         },
         {
             content: "Go to the task while the last step is pending",
@@ -102,8 +114,9 @@ registry.category("web_tour.tours").add("do_deploy_health_check_rollback", {
             trigger: `${form} .o_do_deploy_error:contains('HEALTH_CHECK_FAIL'):contains('critical'):contains('What to do'):contains('rolled back')`,
         },
         {
-            content: "The step row shows the error code too",
-            trigger: `${form} .o_field_one2many[name='step_ids'] tr.o_data_row:contains('Health check') .o_do_deploy_error_code:contains('HEALTH_CHECK_FAIL')`,
+            content: "While it rolls back, the status bar says so (and never Done)",
+            trigger: `${form}:not(:has(.o_statusbar_status:visible button:contains('Done'))) .o_statusbar_status:visible button.o_arrow_button_current:contains('Rolling Back')`,
+            timeout: PIPELINE_TIMEOUT,
         },
         {
             content: "The automatic rollback appears and runs",
@@ -140,6 +153,10 @@ registry.category("web_tour.tours").add("do_deploy_manual_rollback", {
             run: "click",
         },
         {
+            content: "The wizard says from which version to which",
+            trigger: ".modal .o_do_deploy_rollback_versions:contains('v1.1.0'):contains('v1.0.0')",
+        },
+        {
             content: "Give the reason",
             trigger: ".modal div[name='reason'] textarea",
             run: "edit Checkout errors after the release",
@@ -152,6 +169,10 @@ registry.category("web_tour.tours").add("do_deploy_manual_rollback", {
         {
             content: "The rollback deployment opens",
             trigger: `${form}:has(.o_do_deploy_live) .oe_title:contains('Rollback of')`,
+        },
+        {
+            content: "... with its reason",
+            trigger: `${form} div[name='rollback_reason']:contains('Checkout errors after the release')`,
         },
         {
             content: "Its steps run live",
