@@ -92,15 +92,16 @@ class Budget:
 
 
 def limits(per_minute, per_hour):
-    """The budget's limits from settings: positive integers no higher than
-    DigitalOcean's own; anything else falls back to the default."""
-    def clean(value, default, ceiling):
+    """The budget's limits from settings: positive integers; anything else falls back
+    to the default. Values above DigitalOcean's own limits only make sense against
+    the simulator (whose limits can be raised), and are allowed for it."""
+    def clean(value, default):
         try:
             value = int(value)
         except (TypeError, ValueError):
             return default
-        return value if 0 < value <= ceiling else default
-    return clean(per_minute, PER_MINUTE, DO_PER_MINUTE), clean(per_hour, PER_HOUR, DO_PER_HOUR)
+        return value if value > 0 else default
+    return clean(per_minute, PER_MINUTE), clean(per_hour, PER_HOUR)
 
 
 def poll_interval(watchers_calls_per_tick, per_minute=PER_MINUTE, per_hour=PER_HOUR,

@@ -109,13 +109,16 @@ class AppPlatformClient:
     def __init__(self, token, base_url=DEFAULT_API_URL, *, connect_timeout=5.0,
                  read_timeout=30.0, max_retries=5, backoff_base=1.0, backoff_cap=30.0,
                  sleep=time.sleep, session=None, log_tail_bytes=65536,
-                 log_read_timeout=10.0, clock=time.time, log_session=None):
+                 log_read_timeout=10.0, clock=time.time, log_session=None,
+                 before_request=None):
         """Beyond the obvious: ``sleep`` and ``clock`` (epoch seconds, compared with
         ``ratelimit-reset``) are injectable for tests; ``session``, if given, gets
         the token as its auth; ``log_read_timeout`` bounds each read of a log
         archive, which is downloaded without the token, through ``log_session``
         if given (e.g. :func:`engine.urls.guarded_session`: log URLs come from
-        the API's answer).
+        the API's answer); ``before_request(operation)``, if given, runs before every
+        API request, retries included, and may refuse it by raising a DeployError
+        (e.g. a token-wide call budget that is spent).
         """
         check_token(token)
         if log_session is not None and log_session is session:
@@ -129,6 +132,7 @@ class AppPlatformClient:
         self.timeout = (connect_timeout, read_timeout)
         self.log_timeout = (connect_timeout, min(read_timeout, log_read_timeout))
         self.max_retries = max_retries
+        self._before_request = before_request
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.log_tail_bytes = log_tail_bytes
@@ -379,6 +383,8 @@ class AppPlatformClient:
         attempt = 0
         while True:
             wait = None
+            if self._before_request is not None:
+                self._before_request(operation)
             try:
                 self.request_count += 1
                 response = self.session.request(method, url, params=params, data=data,

@@ -2,6 +2,7 @@ from . import (
     do_account,
     do_app,
     do_app_endpoint_check,
+    do_call_budget,
     do_deployment,
     do_deployment_runner,
     do_deployment_steps,

@@ -187,11 +187,13 @@ class DoAccount(models.Model):
         token = self._get_token()
         api_url = self._get_api_url()
         allowed = self._allowed_networks()
-        # Few, short retries: the pipeline re-polls retryable errors itself, so a
-        # step action never holds a cron thread for long.
+        # No retry inside a call: the pipeline re-polls retryable errors (a 429, a 5xx,
+        # the token's call budget spent) as a scheduled next poll, so a step action
+        # never sleeps on a cron thread. Every request takes from the token's budget.
         rest_client = AppPlatformClient(
-            token, base_url=api_url, max_retries=2, backoff_cap=5.0, read_timeout=20.0,
+            token, base_url=api_url, max_retries=0, read_timeout=20.0,
             session=guarded_session(allowed), log_session=guarded_session(allowed),
+            before_request=self.env["do.call.budget"]._guard(token),
         )
         if self.backend == "doctl":
             check_url(api_url, allowed=allowed)

@@ -49,9 +49,21 @@ class DoDeployment(models.Model):
     # The runner (cron)
     # ------------------------------------------------------------------
 
+    @api.model
+    def _runner_jobs(self):
+        """The active cron jobs that run the runner (``data/ir_cron_data.xml``: four).
+
+        Odoo runs one row of ir.cron at a time per database; several jobs let
+        every cron thread of every server advance deployments at the same time.
+        """
+        return self.env["ir.cron"].sudo().search([
+            ("model_id.model", "=", "do.deployment"), ("code", "=", "model._cron_advance()"),
+        ], order="id")
+
     def _wake_runner(self):
-        """Ask a cron thread to run now (NOTIFY after commit: about a second)."""
-        self.env.ref("do_deploy.ir_cron_deployment_advance").sudo()._trigger()
+        """Ask the cron threads to run now (NOTIFY after commit: about a second)."""
+        for job in self._runner_jobs():
+            job._trigger()
 
     @api.model
     def _cron_advance(self):
@@ -68,7 +80,7 @@ class DoDeployment(models.Model):
         deadline = time.monotonic() + run_seconds
         while True:
             runner._promote_queued()
-            processed = runner._advance_due()
+            processed = runner._advance_due(deadline=deadline)
             next_due = runner._next_due_at()
             if next_due is None:
                 break
@@ -123,11 +135,13 @@ class DoDeployment(models.Model):
 
     @api.model
     def _rearm(self, run_seconds):
+        """Trigger every runner job for the next poll, so that all threads share it."""
         next_due = self._next_due_at()
         if next_due is None:
             return
-        self.env.ref("do_deploy.ir_cron_deployment_advance")._trigger(
-            at=policy.rearm_at(next_due, fields.Datetime.now(), run_seconds))
+        at = policy.rearm_at(next_due, fields.Datetime.now(), run_seconds)
+        for job in self._runner_jobs():
+            job._trigger(at=at)
 
     @api.model
     def _promote_queued(self):
@@ -168,8 +182,14 @@ class DoDeployment(models.Model):
         self.env["ir.cron"]._commit_progress(len(started))
 
     @api.model
-    def _advance_due(self, limit=200):
-        """One step action for each due deployment, each under its own row lock."""
+    def _advance_due(self, limit=200, deadline=None):
+        """One step action for each due deployment, each under its own row lock.
+
+        Runners on other threads take the same deployments in the same order and
+        skip the ones locked here: each deployment is advanced by one runner at a
+        time, and they share the others. Past ``deadline`` (``time.monotonic()``)
+        the run stops taking new ones; they stay due for the next run.
+        """
         now = fields.Datetime.now()
         due = self.search(
             [("state", "=", "running"), ("next_poll_at", "<=", now)],
@@ -177,6 +197,8 @@ class DoDeployment(models.Model):
         processed = 0
         IrCron = self.env["ir.cron"]
         for deployment in due:
+            if deadline is not None and processed and time.monotonic() > deadline:
+                break
             if not self._try_lock(deployment):
                 continue
             deployment.invalidate_recordset()

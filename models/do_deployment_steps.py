@@ -239,8 +239,8 @@ class DoDeployment(models.Model):
     def _check_health(self, step):
         """One health check: None when healthy, else the seconds until the next one;
         raises once enough checks in a row failed to fail the step."""
-        result = checks.check_health(
-            self._ingress_url(), path=self.app_id.health_path,
+        result = self.app_id.account_id._run_check(
+            "check_health", self._ingress_url(), path=self.app_id.health_path,
             budget_seconds=min(10.0, float(step.budget or 10)))
         data = step.data or {}
         history = [*data.get("checks", []), result.to_dict()]
@@ -288,8 +288,8 @@ class DoDeployment(models.Model):
     def _check_ingress(self, step, version, deployment_id):
         """The ingress serves ``version``; DNS resolves; TLS is valid when https."""
         ingress = self._ingress_url()
-        served = checks.check_served_version(ingress, version,
-                                             expected_deployment_id=deployment_id)
+        served = self.app_id.account_id._run_check(
+            "check_served_version", ingress, version, expected_deployment_id=deployment_id)
         step._update_data(served=served.to_dict())
         served.raise_for_result()
         parts = urlsplit(ingress)
@@ -307,13 +307,26 @@ class DoDeployment(models.Model):
         step._append_log(served.message)
 
     def _step_validate(self, step):
-        """Step 7: the app's endpoint checks (the SOP's set when it has none)."""
-        results = checks.check_endpoints(self._ingress_url(), self.app_id._get_endpoint_checks())
-        step._update_data(results=[result.to_dict() for result in results])
-        for result in results:
+        """Step 7: the app's endpoint checks (the SOP's set when it has none), one check
+        per action so that no action holds a cron thread for more than one check's
+        timeout; the step fails, after the last check, with the first failure's code."""
+        endpoint_checks = self.app_id._get_endpoint_checks()
+        done = list((step.data or {}).get("results") or [])
+        if len(done) < len(endpoint_checks):
+            [result] = self.app_id.account_id._run_check(
+                "check_endpoints", self._ingress_url(), [endpoint_checks[len(done)]])
+            step._update_data(results=[*done, result.to_dict()])
             step._append_log(f"{'OK' if result.ok else result.code}: {result.message}")
-        for result in results:
+            done.append(result.to_dict())
+            if len(done) < len(endpoint_checks):
+                return 0
+        failed = [checks.CheckResult(**result) for result in done if not result.get("ok")]
+        if failed and failed[0].code in checks.RETRYABLE_CODES:
+            # Retried from the first check, as the checks may pass on a later try.
+            step._update_data(results=[], last_results=done)
+        for result in failed:
             result.raise_for_result()
+        return None
 
     def _step_update_task(self, step):
         """Step 8: stage, deployment facts and a chatter message on the task."""

@@ -11,3 +11,4 @@ from . import test_api_tasks
 from . import test_wizards
 from . import test_outbound_urls
 from . import test_api_signed_trigger
+from . import test_scale

@@ -51,9 +51,11 @@ def test_windows_roll_forward_and_forget_old_counts():
     assert window.at(800.0, 60) == Window(780.0, 0, 0)
 
 
-def test_limits_from_settings_never_exceed_digitalocean():
+def test_limits_from_settings():
     assert call_budget.limits("60", "3000") == (60, 3000)
-    assert call_budget.limits("400", "9000") == (call_budget.PER_MINUTE, call_budget.PER_HOUR)
+    assert call_budget.limits("100000", "6000000") == (100000, 6000000)  # a raised simulator
+    assert call_budget.PER_MINUTE < call_budget.DO_PER_MINUTE
+    assert call_budget.PER_HOUR < call_budget.DO_PER_HOUR
     assert call_budget.limits(None, "x") == (call_budget.PER_MINUTE, call_budget.PER_HOUR)
     assert call_budget.limits(0, -5) == (call_budget.PER_MINUTE, call_budget.PER_HOUR)
 

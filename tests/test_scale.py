@@ -1,0 +1,181 @@
+"""Issue 10: runners on several threads, and the token-wide call budget.
+
+The runner tests need what two Odoo cron threads have: two database
+connections that each see the other's commits. They commit their own
+fixture (an account, an app per deployment, a task) through real cursors and
+delete it afterwards; the simulator is the test class's.
+"""
+
+import time
+import uuid
+from unittest.mock import patch
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.tests import tagged
+from odoo.tools import config, mute_logger
+
+from odoo.addons.do_deploy.models.do_call_budget import token_key
+
+from .common import DeployCommon
+
+
+@tagged("post_install", "-at_install")
+class TestParallelRunners(DeployCommon):
+
+    def setUp(self):
+        """Rows this test's transaction wrote are locked until it ends, so the runners'
+        connections must not need them: the simulator is allowed through the server's
+        configuration instead of the (uncommitted) system parameter, and the account
+        gets a token of its own, so its call budget row is not the test's."""
+        super().setUp()
+        self.committed = {}
+        self.addCleanup(self._delete_committed)
+        allowed = patch.dict(config.options, {"do_deploy_allowed_networks": "127.0.0.1"})
+        allowed.start()
+        self.addCleanup(allowed.stop)
+        self.token = f"dop_v1_{uuid.uuid4().hex}"
+        self.sim.tokens.add(self.token)
+        self.addCleanup(self.sim.tokens.discard, self.token)
+
+    def _commit_deployments(self, count):
+        """``count`` running deployments, each to its own app, committed; their ids."""
+        tag = uuid.uuid4().hex[:8]
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["do.account"].create({
+                "name": f"Runners {tag}", "backend": "simulator",
+                "api_url": self.server.url, "token": self.token})
+            project = env["project.project"].create({"name": f"Runners {tag}"})
+            task = env["project.task"].create({"name": "Parallel", "project_id": project.id})
+            apps = env["do.app"]
+            for index in range(count):
+                name = f"par-{tag}-{index}"
+                sim_app = self.sim.create_app(self._spec(name))
+                apps |= env["do.app"].create({
+                    "name": name, "account_id": account.id, "do_app_id": sim_app["id"],
+                    "environment": "staging", "registry_repository": "odoo"})
+            deployments = env["do.deployment"].create([{
+                "task_id": task.id, "app_id": app.id, "image_tag": "v1.1.0",
+            } for app in apps])
+            deployments.action_start()
+            env["do.deployment"]._promote_queued()
+            self.committed = {"deployments": deployments.ids, "apps": apps.ids,
+                              "task": task.id, "project": project.id, "account": account.id}
+            self.assertEqual(set(deployments.mapped("state")), {"running"})
+            return deployments.ids
+
+    @staticmethod
+    def _spec(name):
+        from odoo.addons.do_deploy.engine.simulator.demo import demo_spec
+        return demo_spec(name)
+
+    def _delete_committed(self):
+        if not self.committed:
+            return
+        ids = self.committed
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM do_deployment WHERE id = ANY(%s)", [ids["deployments"]])
+            cr.execute("DELETE FROM do_app WHERE id = ANY(%s)", [ids["apps"]])
+            cr.execute("DELETE FROM project_task WHERE id = %s", [ids["task"]])
+            cr.execute("DELETE FROM project_project WHERE id = %s", [ids["project"]])
+            cr.execute("DELETE FROM do_account WHERE id = %s", [ids["account"]])
+
+    def _step_states(self, ids):
+        with self.registry.cursor() as cr:
+            cr.execute("""
+                SELECT d.id, s.state FROM do_deployment d
+                  JOIN do_deployment_step s ON s.deployment_id = d.id
+                 WHERE d.id = ANY(%s) AND s.code = 'update_spec'
+            """, [ids])
+            return dict(cr.fetchall())
+
+    def test_two_runners_never_advance_the_same_deployment_at_once(self):
+        """Runner A, on its connection, is in the middle of one deployment's action
+        (it holds the row lock); runner B, on another, goes over every due deployment:
+        it advances all the others and leaves that one alone. Then A advances it."""
+        self.sim.push_tag("odoo", "v1.1.0")
+        ids = self._commit_deployments(4)
+        held, others = ids[0], ids[1:]
+        with self.registry.cursor() as cr_a, self.registry.cursor() as cr_b:
+            env_a = api.Environment(cr_a, SUPERUSER_ID, {})
+            env_b = api.Environment(cr_b, SUPERUSER_ID, {})
+            self.assertTrue(env_a["do.deployment"]._try_lock(env_a["do.deployment"].browse(held)))
+            processed_b = env_b["do.deployment"]._advance_due()
+            states = self._step_states(ids)
+            self.assertEqual(processed_b, len(others))
+            self.assertEqual(states[held], "pending", "B skipped the row A holds")
+            self.assertEqual({states[i] for i in others}, {"done"})
+            cr_a.rollback()  # A's action ends
+            env_a.invalidate_all()
+            processed_a = env_a["do.deployment"]._advance_due()
+        self.assertGreaterEqual(processed_a, 1)
+        self.assertEqual(self._step_states(ids)[held], "done")
+
+    def test_a_serialization_failure_on_lock_does_not_end_the_run(self):
+        """A runner whose snapshot predates another worker's commit on a deployment
+        meets PostgreSQL's real serialization failure when it locks that row: it
+        skips it and advances the others, and its run goes on."""
+        self.sim.push_tag("odoo", "v1.1.0")
+        changed, other = self._commit_deployments(2)
+        with self.registry.cursor() as cr:
+            # The changed deployment comes first in the runner's order.
+            cr.execute("UPDATE do_deployment SET next_poll_at = now() at time zone 'UTC'"
+                       " - interval '1 minute' WHERE id = %s", [changed])
+        with self.registry.cursor() as runner_cr:
+            runner_env = api.Environment(runner_cr, SUPERUSER_ID, {})
+            runner_cr.execute("SELECT 1 FROM do_deployment LIMIT 1")  # its snapshot
+            with self.registry.cursor() as worker_cr:
+                worker_cr.execute("UPDATE do_deployment SET progress = progress "
+                                  "WHERE id = %s", [changed])
+            with mute_logger("odoo.sql_db"):
+                processed = runner_env["do.deployment"]._advance_due()
+            runner_cr.execute("SELECT 1")  # the cursor is still usable
+        self.assertEqual(processed, 1)
+        states = self._step_states([changed, other])
+        self.assertEqual(states[other], "done")
+        self.assertEqual(states[changed], "pending", "taken in a later pass, not this one")
+
+
+@tagged("post_install", "-at_install")
+class TestCallBudget(DeployCommon):
+
+    def test_the_token_budget_is_shared_across_two_cursors(self):
+        """Two connections count against one row per token: what one committed,
+        the other sees, and the third call of a budget of two is refused."""
+        key = token_key(uuid.uuid4().hex)
+        Budget = self.env["do.call.budget"]
+        now = time.time()
+        try:
+            with self.registry.cursor() as first, self.registry.cursor() as second:
+                self.assertEqual(Budget._take(key, 2, 100, now=now, cr=first), 0)
+                first.commit()
+                self.assertEqual(Budget._take(key, 2, 100, now=now, cr=second), 0)
+                second.commit()
+                wait = Budget._take(key, 2, 100, now=now, cr=first)
+                first.commit()
+                self.assertGreater(wait, 0)
+                self.assertLessEqual(wait, 120)
+                second.execute("SELECT minute_count, refused FROM do_call_budget "
+                               "WHERE token_key = %s", [key])
+                self.assertEqual(second.fetchone(), (2, 1))
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
+
+    def test_a_spent_budget_is_a_scheduled_next_poll(self):
+        """With a budget of one call a minute, step 1's second call is refused before
+        it is sent: RATE_LIMIT_EXCEEDED in the step's log, the deployment still
+        running and due again later, no 429 from DigitalOcean."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "1")
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertEqual(deployment.state, "running")
+        self.assertEqual(step.state, "running", step.log)
+        self.assertIn("RATE_LIMIT_EXCEEDED", step.log)
+        self.assertIn("call budget", step.log)
+        self.assertGreaterEqual(
+            (deployment.next_poll_at - fields.Datetime.now()).total_seconds(), 9)
+        self.env.cr.execute("SELECT sum(refused) FROM do_call_budget")
+        self.assertGreaterEqual(self.env.cr.fetchone()[0], 1)
