@@ -10,6 +10,8 @@ decides which, from plain data; Odoo makes the calls.
 
 from dataclasses import dataclass
 
+# Seconds between a watched deployment's own reads, when the list shows no change.
+FALLBACK_POLL = 60.0
 # The list says nothing about a deployment that is neither in progress nor
 # active: it ended otherwise (failed, canceled, superseded), or has not started.
 ENDED = "ENDED"

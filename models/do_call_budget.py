@@ -39,9 +39,13 @@ class DoCallBudget(models.AbstractModel):
                 hour_start double precision NOT NULL DEFAULT 0,
                 hour_count integer NOT NULL DEFAULT 0,
                 hour_previous integer NOT NULL DEFAULT 0,
-                refused integer NOT NULL DEFAULT 0
+                refused integer NOT NULL DEFAULT 0,
+                watch_due double precision NOT NULL DEFAULT 0
             )
         """)
+        self.env.cr.execute("ALTER TABLE do_call_budget "
+                            "ADD COLUMN IF NOT EXISTS watch_due double precision "
+                            "NOT NULL DEFAULT 0")
 
     @api.model
     def _limits(self):
@@ -118,3 +122,32 @@ class DoCallBudget(models.AbstractModel):
                              "budget": True},
                     retryable=True)
         return before_request
+
+    @api.model
+    def _claim_watch(self, token, interval, now=None):
+        """Claim the token's next app-list tick: True for the one runner, of all
+        threads and servers, that gets it; the tick after falls ``interval`` s later."""
+        now = time.time() if now is None else now
+        key = token_key(token)
+        query = """
+            INSERT INTO do_call_budget (token_key, watch_due) VALUES (%s, %s)
+            ON CONFLICT (token_key) DO UPDATE SET watch_due = EXCLUDED.watch_due
+             WHERE do_call_budget.watch_due <= %s
+            RETURNING 1
+        """
+        args = [key, now + interval, now]
+        if module.current_test:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query, args)
+                return bool(self.env.cr.fetchone())
+        with self.env.registry.cursor() as cr:
+            cr.execute(query, args)
+            return bool(cr.fetchone())
+
+    @api.model
+    def _watch_due(self, token):
+        """When the token's next app-list tick is due (epoch seconds; 0: now)."""
+        self.env.cr.execute("SELECT watch_due FROM do_call_budget WHERE token_key = %s",
+                            [token_key(token)])
+        row = self.env.cr.fetchone()
+        return row[0] if row else 0.0

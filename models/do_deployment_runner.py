@@ -11,7 +11,7 @@ and ``do_deployment_rollback.py`` (rollback steps).
 import logging
 import time
 import traceback
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg2
 from markupsafe import Markup
@@ -19,6 +19,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 
+from ..engine import app_watch, call_budget
 from ..engine import pipeline_policy as policy
 from ..engine.errors import DeployError
 from .do_deployment import IN_FLIGHT_STATES, STEP_DURATION_FIELDS
@@ -80,6 +81,7 @@ class DoDeployment(models.Model):
         deadline = time.monotonic() + run_seconds
         while True:
             runner._promote_queued()
+            runner._watch_accounts()
             processed = runner._advance_due(deadline=deadline)
             next_due = runner._next_due_at()
             if next_due is None:
@@ -128,10 +130,85 @@ class DoDeployment(models.Model):
 
     @api.model
     def _next_due_at(self):
+        """The next deployment's poll, or the next app-list tick if that is sooner."""
         deployment = self.search(
             [("state", "=", "running"), ("next_poll_at", "!=", False)],
             order="next_poll_at", limit=1)
-        return deployment.next_poll_at or None
+        next_due = deployment.next_poll_at or None
+        watch = self._next_watch_at()
+        if watch is not None and (next_due is None or watch < next_due):
+            return watch
+        return next_due
+
+    # ------------------------------------------------------------------
+    # Watching monitored deployments through the app list
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _watched_monitors(self):
+        """Deployments in step 4 following their DigitalOcean deployment."""
+        return self.search([("state", "=", "running"), ("current_step_id.code", "=", "monitor"),
+                            ("do_deployment_id", "!=", False)])
+
+    @api.model
+    def _watch_interval(self, account):
+        """Seconds between two app-list ticks of ``account``'s token: 5, or longer
+        when the pages of its apps would take more than half its call budget."""
+        per_minute, per_hour = self.env["do.call.budget"]._limits()
+        pages = app_watch.pages_needed(len(account.with_context(active_test=False).app_ids))
+        return call_budget.poll_interval(pages, per_minute, per_hour)
+
+    @api.model
+    def _next_watch_at(self):
+        monitors = self._watched_monitors()
+        if not monitors:
+            return None
+        Budget = self.env["do.call.budget"]
+        due = min(Budget._watch_due(account._get_token())
+                  for account in monitors.app_id.account_id)
+        return max(datetime.fromtimestamp(due, timezone.utc).replace(tzinfo=None, microsecond=0),
+                   fields.Datetime.now())
+
+    @api.model
+    def _watch_accounts(self):
+        """One tick of ``GET /v2/apps`` per account whose tick is due, for all its
+        monitored deployments at once (one call per page of apps, claimed by one
+        runner of all threads and servers). A deployment the list shows in the same
+        phase keeps waiting; one that changed phase or ended is made due, and its
+        monitor reads it on its own. Returns the number of deployments made due."""
+        monitors = self._watched_monitors()
+        made_due = 0
+        Budget = self.env["do.call.budget"]
+        for account, deployments in monitors.grouped(lambda d: d.app_id.account_id).items():
+            if not Budget._claim_watch(account._get_token(), self._watch_interval(account)):
+                continue
+            try:
+                apps = account._get_backend().list_apps()
+            except DeployError as error:
+                _logger.info("App list of %s not read (%s): its monitors poll on their own.",
+                             account.name, error.code)
+                continue
+            plan = app_watch.plan(apps, {
+                deployment.id: (deployment.app_id.do_app_id, deployment.do_deployment_id,
+                                (deployment.current_step_id.data or {}).get("phase"))
+                for deployment in deployments})
+            now = fields.Datetime.now()
+            for deployment in deployments:
+                sighting = plan[deployment.id]
+                if not self._try_lock(deployment):
+                    continue
+                deployment.invalidate_recordset()
+                step = deployment.current_step_id
+                if deployment.state != "running" or step.code != "monitor":
+                    continue
+                if sighting.read:
+                    if not deployment.next_poll_at or deployment.next_poll_at > now:
+                        deployment.next_poll_at = now
+                        made_due += 1
+                elif sighting.progress and sighting.progress != (step.data or {}).get("progress"):
+                    step._update_data(progress=sighting.progress)
+            self.env["ir.cron"]._commit_progress()
+        return made_due
 
     @api.model
     def _rearm(self, run_seconds):

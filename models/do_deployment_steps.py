@@ -12,7 +12,7 @@ from markupsafe import Markup
 from odoo import fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..engine import appspec, checks
+from ..engine import app_watch, appspec, checks
 from ..engine import pipeline_policy as policy
 from ..engine.deployment import (
     FAILED_PHASES,
@@ -215,8 +215,14 @@ class DoDeployment(models.Model):
                 except DeployError as error:
                     step._append_log(f"Could not cancel the deployment: {error.code}.")
             raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
-        return policy.monitor_poll_delay(phase, elapsed, data.get("expected_seconds"),
-                                         step.budget)
+        delay = policy.monitor_poll_delay(phase, elapsed, data.get("expected_seconds"),
+                                          step.budget)
+        if step.code == "monitor":
+            # The runner watches step 4 through the app list (_watch_accounts) and makes
+            # it due as soon as the list shows a new phase or an end: its own read of
+            # the deployment is only a fallback.
+            return max(delay, app_watch.FALLBACK_POLL)
+        return delay
 
     def _deployment_failure(self, client, step, deployment):
         """The SOP error of a failed DigitalOcean deployment, with its log on the step."""

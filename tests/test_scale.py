@@ -179,3 +179,49 @@ class TestCallBudget(DeployCommon):
             (deployment.next_poll_at - fields.Datetime.now()).total_seconds(), 9)
         self.env.cr.execute("SELECT sum(refused) FROM do_call_budget")
         self.assertGreaterEqual(self.env.cr.fetchone()[0], 1)
+
+
+@tagged("post_install", "-at_install")
+class TestAppWatch(DeployCommon):
+
+    def watch(self):
+        """One pass of the app-list watcher (it commits: a savepoint here)."""
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            made_due = self.env["do.deployment"]._watch_accounts()
+        self.env.invalidate_all()
+        return made_due
+
+    def test_the_app_list_wakes_only_the_monitor_whose_phase_changed(self):
+        app = self._create_app("odoo-watch", "staging", build_seconds=120, deploy_seconds=0)
+        deployment = self.deploy("v1.1.0", app=app)
+        other = self.deploy("v1.1.0")  # staging: built in the simulator's default time
+        monitor = self.step(deployment, "monitor")
+        for _run in range(10):
+            self.run_cron()
+            if (monitor.data or {}).get("phase"):
+                break
+            self.make_due()
+        phase = monitor.data["phase"]
+        self.assertIn(phase, ("PENDING_BUILD", "BUILDING"))
+        # Its own next read is only the fallback, a minute away.
+        self.assertGreaterEqual(
+            (deployment.next_poll_at - fields.Datetime.now()).total_seconds(), 59)
+        planned = deployment.next_poll_at
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.watch()
+        self.assertEqual(deployment.next_poll_at, planned, "same phase in the list: no read")
+        self.sim.clock.advance(300)  # the build is over: ACTIVE
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.assertGreaterEqual(self.watch(), 1)
+        self.assertLessEqual(deployment.next_poll_at, fields.Datetime.now())
+        # The tick is claimed: a second runner does not list the apps again now.
+        deployment.next_poll_at = planned
+        self.assertEqual(self.watch(), 0)
+        self.assertEqual(deployment.next_poll_at, planned)
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.watch()
+        self.run_cron()
+        self.assertEqual(monitor.state, "done", monitor.log)
+        self.assertIn("is ACTIVE", monitor.log)
+        self.run_until_idle()
+        self.assertEqual((deployment | other).mapped("state"), ["done", "done"])
