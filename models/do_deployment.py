@@ -14,14 +14,20 @@ IN_FLIGHT_STATES = ("running", "rolling_back")
 FINAL_STATES = ("done", "failed", "rolled_back", "canceled")
 # Each deploy step's duration, copied onto its deployment (see duration_update_spec).
 STEP_DURATION_FIELDS = {code: f"duration_{code}" for code, _name, _number in DEPLOY_STEPS}
-# Fields only the pipeline (sudo) may write; users change them through the actions.
-PIPELINE_FIELDS = frozenset({
-    "state", "progress", "start_date", "end_date", "duration", "do_deployment_id",
-    "previous_do_deployment_id", "previous_version", "rollback_of_id", "rollback_id",
-    "error_code_id", "error_message", "incident_task_id", "current_step_id", "next_poll_at",
-    "target_spec", "requested_by_id", "queued_at", "rollback_reason",
-    *STEP_DURATION_FIELDS.values(),
+# What a user gives when creating a deployment (``name`` only as "/", ``kind`` only as
+# "deploy", ``requested_by_id`` only as themselves unless a Deployment Manager). Every
+# other field is the pipeline's, written through sudo.
+USER_CREATE_FIELDS = frozenset({
+    "task_id", "app_id", "image_tag", "components", "force_rebuild", "note",
+    "idempotency_key", "retry_of_id", "requested_by_id", "name", "kind",
 })
+# What a user may change on an existing deployment, by its state: what the form lets
+# them edit. A draft is still theirs; later only the note is.
+USER_WRITE_FIELDS = {
+    "draft": frozenset({"task_id", "app_id", "image_tag", "components", "force_rebuild",
+                        "note"}),
+}
+USER_WRITE_ANY_STATE = frozenset({"note"})
 
 
 class DoDeployment(models.Model):
@@ -219,29 +225,21 @@ class DoDeployment(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
+            if not self.env.su:
+                self._check_create_rights(vals)
             app = self._check_deploy_values(vals)
             if vals.get("name", "/") == "/":
                 vals["name"] = self.env["ir.sequence"].next_by_code("do.deployment") or "/"
             if not vals.get("components") and app.component_names:
                 vals["components"] = app.component_names
-        if not self.env.su and any(
-            set(vals) & PIPELINE_FIELDS - {"requested_by_id"} or vals.get("kind") == "rollback"
-            for vals in vals_list
-        ):
-            raise AccessError(self.env._(
-                "The state of a deployment is set by the pipeline; rollbacks are started with "
-                "the Rollback button."))
         deployments = super().create(vals_list)
         deployments._create_steps()
         return deployments
 
     def write(self, vals):
-        if not self.env.su and set(vals) & PIPELINE_FIELDS:
-            raise AccessError(self.env._(
-                "The state of a deployment is set by the pipeline; use its buttons."))
+        if not self.env.su:
+            self._check_write_rights(vals)
         if not self.env.su and {"app_id", "image_tag", "task_id"} & set(vals):
-            if any(deployment.state != "draft" for deployment in self):
-                raise UserError(self.env._("Only a draft deployment can be changed."))
             for deployment in self:
                 self._check_deploy_values({
                     "app_id": vals.get("app_id", deployment.app_id.id),
@@ -253,6 +251,59 @@ class DoDeployment(models.Model):
             # The pipeline marks a deployment rolled back once its rollback is done.
             self._after_rolled_back()
         return result
+
+    @api.model
+    def _mixin_fields(self):
+        """Fields of the chatter and activity mixins, which mail writes for its own needs."""
+        return (set(self.env["mail.thread"]._fields) | set(
+            self.env["mail.activity.mixin"]._fields)) - set(models.MAGIC_COLUMNS) - {
+            "display_name"}
+
+    @api.model
+    def _check_create_rights(self, vals):
+        """A user creates a deployment from what the deploy wizard and the API ask for;
+        the pipeline's fields, rollbacks and someone else's name are refused."""
+        is_manager = self.env.user.has_group("do_deploy.group_do_deploy_manager")
+        refused = set(vals) - USER_CREATE_FIELDS - self._mixin_fields()
+        if vals.get("name", "/") != "/":
+            refused.add("name")
+        if vals.get("kind", "deploy") != "deploy":
+            raise AccessError(self.env._(
+                "DEPLOYMENT_FIELD_LOCKED: a rollback is created by the pipeline, not by hand. "
+                "Use the Rollback button of the deployment that is live."))
+        if vals.get("requested_by_id") not in (None, False, self.env.uid) and not is_manager:
+            refused.add("requested_by_id")
+        if refused:
+            raise AccessError(self.env._(
+                "DEPLOYMENT_FIELD_LOCKED: %(fields)s of a new deployment cannot be chosen: "
+                "the pipeline sets them, and the requester is whoever creates it. Create the "
+                "deployment with the Deploy button or the API, giving only the task, app, "
+                "tag, components, force rebuild, note and idempotency key.",
+                fields=", ".join(sorted(refused))))
+
+    def _check_write_rights(self, vals):
+        """The allow-list of what a user may change: per state, the fields the form lets
+        them edit; production deployments only for Deployment Managers. The pipeline
+        writes everything else through sudo."""
+        fields_written = set(vals) - self._mixin_fields()
+        if not fields_written:
+            return
+        is_manager = self.env.user.has_group("do_deploy.group_do_deploy_manager")
+        for deployment in self:
+            if deployment.environment == "production" and not is_manager:
+                raise AccessError(self.env._(
+                    "DEPLOYMENT_FIELD_LOCKED: %(name)s deploys to production, and only a "
+                    "Deployment Manager can change a production deployment. Ask one to make "
+                    "the change.", name=deployment.name))
+            allowed = USER_WRITE_FIELDS.get(deployment.state, frozenset()) | USER_WRITE_ANY_STATE
+            if refused := fields_written - allowed:
+                raise AccessError(self.env._(
+                    "DEPLOYMENT_FIELD_LOCKED: %(fields)s of %(name)s cannot be changed while it "
+                    "is %(state)s: the pipeline sets them. Use the deployment's buttons "
+                    "(Start, Cancel, Retry, Rollback), or, for a change of what is deployed, "
+                    "a new deployment.",
+                    fields=", ".join(sorted(refused)), name=deployment.name,
+                    state=deployment.state))
 
     def _after_rolled_back(self):
         """A deployment just marked rolled back: give it the duration from its start to its

@@ -110,6 +110,60 @@ class TestSecurity(DeployCommon):
             draft.write({"task_id": other_task.id})
         self.assertEqual(self.env["do.deployment"].search_count([]), count + 1)
 
+    def test_users_write_only_what_the_form_lets_them_edit(self):
+        """Issue 9, defect 1: writes are an allow-list per state and environment."""
+        locked = [{"kind": "rollback"}, {"components": "worker"}, {"force_rebuild": True},
+                  {"name": "DEP-FAKE"}, {"rollback_criteria": {"ok": True}},
+                  {"idempotency_key": "replayed"}, {"image_tag": "v9.9.9"},
+                  {"requested_by_id": self.manager.id}, {"state": "done"}]
+        draft = self.deploy("v1.1.0", user=self.user, start=False).with_user(self.user)
+        draft.write({"note": "Login page", "components": "web", "force_rebuild": True,
+                     "image_tag": "v1.1.0"})
+        for vals in locked[:1] + locked[3:6] + locked[7:]:
+            with self.subTest(state="draft", vals=vals), self.assertRaisesRegex(
+                    AccessError, "DEPLOYMENT_FIELD_LOCKED"):
+                draft.write(vals)
+        draft.action_start()
+        for state in ("queued", "done"):
+            if state == "done":
+                self.run_until_idle()
+            self.assertEqual(draft.state, state)
+            for vals in locked:
+                with self.subTest(state=state, vals=vals), self.assertRaisesRegex(
+                        AccessError, "DEPLOYMENT_FIELD_LOCKED"):
+                    draft.write(vals)
+            draft.write({"note": f"Still a note when {state}"})
+        deployment = draft.with_env(self.env)
+        self.assertEqual((deployment.kind, deployment.components, deployment.name[:3]),
+                         ("deploy", "web", "DEP"))
+        self.assertFalse(deployment.idempotency_key)
+        # The pipeline (sudo) wrote its fields all along: the deployment finished.
+        self.assertEqual(deployment.step_ids.mapped("state"), ["done"] * 8)
+        # Production deployments: only Deployment Managers change anything, the note too.
+        production = self.deploy("v1.1.0", app=self.production, start=False)
+        with self.assertRaisesRegex(AccessError, "DEPLOYMENT_FIELD_LOCKED"):
+            production.with_user(self.user).write({"note": "mine"})
+        production.with_user(self.manager).write({"note": "Release", "components": "web"})
+        self.assertEqual(production.note, "Release")
+
+    def test_create_takes_the_requester_from_the_user(self):
+        """Issue 9, defect 1: step 8 posts as the requester, so a user cannot name
+        someone else, nor create what only the pipeline creates."""
+        Deployment = self.env["do.deployment"].with_user(self.user)
+        self.sim.push_tag("odoo", "v1.1.0")
+        base = {"app_id": self.staging.id, "image_tag": "v1.1.0", "task_id": self.task.id}
+        count = Deployment.search_count([])
+        for vals in ({"requested_by_id": self.manager.id}, {"name": "DEP-FAKE"},
+                     {"kind": "rollback"}, {"rollback_criteria": {"ok": True}},
+                     {"do_deployment_id": "someone-elses"}):
+            with self.subTest(vals=vals), self.assertRaisesRegex(
+                    AccessError, "DEPLOYMENT_FIELD_LOCKED"):
+                Deployment.create({**base, **vals})
+        self.assertEqual(Deployment.search_count([]), count)
+        mine = Deployment.create({**base, "requested_by_id": self.user.id})
+        self.assertEqual(mine.requested_by_id, self.user)
+        self.assertEqual(Deployment.create(base).requested_by_id, self.user)
+
     def test_bad_input(self):
         Deployment = self.env["do.deployment"].with_user(self.manager)
         count = Deployment.search_count([])
