@@ -422,6 +422,11 @@ class DoDeployment(models.Model):
             if deployment.environment == "production":
                 deployment._check_manager(self.env._(
                     "Only a Deployment Manager can cancel a production deployment."))
+            if deployment.kind == "rollback":
+                deployment._check_manager(self.env._(
+                    "ROLLBACK_CANCEL_DENIED: %(name)s is a rollback, and only a Deployment "
+                    "Manager can start or call off a rollback. Ask one to cancel it.",
+                    name=deployment.name))
             if deployment.state in ("draft", "queued"):
                 continue
             if deployment.kind == "rollback":

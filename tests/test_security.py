@@ -164,6 +164,20 @@ class TestSecurity(DeployCommon):
         self.assertEqual(mine.requested_by_id, self.user)
         self.assertEqual(Deployment.create(base).requested_by_id, self.user)
 
+    def test_a_deployment_user_does_not_cancel_a_queued_rollback(self):
+        """Issue 9, defect 8: rolling back is a Deployment Manager's decision, and so is
+        calling it off, also on staging."""
+        deployment = self.deploy("v1.1.0", user=self.user)
+        self.run_until_idle()
+        action = deployment.with_user(self.manager).action_rollback(reason="Customer bug")
+        rollback = self.env["do.deployment"].browse(action["res_id"])
+        self.assertEqual((rollback.state, rollback.environment), ("queued", "staging"))
+        with self.assertRaisesRegex(AccessError, "ROLLBACK_CANCEL_DENIED"):
+            rollback.with_user(self.user).action_cancel()
+        self.assertEqual(rollback.state, "queued")
+        rollback.with_user(self.manager).action_cancel()
+        self.assertEqual(rollback.state, "canceled")
+
     def test_bad_input(self):
         Deployment = self.env["do.deployment"].with_user(self.manager)
         count = Deployment.search_count([])
