@@ -3,12 +3,17 @@ from odoo import api, fields, models
 from ..engine.error_catalogue import ERROR_CODES, SEVERITIES
 
 
+# What the catalogue sets and a Deployment Manager may change.
+CATALOGUE_FIELDS = frozenset({"name", "step", "severity", "resolution_minutes", "mitigation"})
+
+
 class DoErrorCode(models.Model):
     """One SOP-DEPLOY-001 error code.
 
     The records mirror ``engine.error_catalogue`` so that steps, deployments and
     reports can point at a code and show its severity and mitigation; the
-    catalogue stays the single source of truth and is reloaded on every update.
+    catalogue is reloaded on every update, except for the fields a Deployment Manager
+    changed (``edited_fields``), which keep the manager's text.
     """
 
     _name = "do.error.code"
@@ -29,8 +34,22 @@ class DoErrorCode(models.Model):
         string="Resolution time", compute="_compute_resolution_label",
         help="Expected time to resolve, as the SOP gives it (it varies for some codes).")
     occurrence_count = fields.Integer(compute="_compute_occurrence_count")
+    edited_fields = fields.Char(
+        readonly=True, copy=False,
+        help="Fields a Deployment Manager changed (comma-separated): a module update keeps "
+             "them and reloads only the others from the catalogue.")
 
     _code_uniq = models.Constraint("UNIQUE(code)", "An error code must be unique.")
+
+    def write(self, vals):
+        """Remember what a person changed, so that the catalogue does not overwrite it."""
+        edited = set(vals) & CATALOGUE_FIELDS
+        if edited and not self.env.su:
+            for error_code in self:
+                fields_before = set(filter(None, (error_code.edited_fields or "").split(",")))
+                super(DoErrorCode, error_code).write(
+                    {"edited_fields": ",".join(sorted(fields_before | edited))})
+        return super().write(vals)
 
     def _compute_occurrence_count(self):
         counts = dict(
@@ -70,7 +89,9 @@ class DoErrorCode(models.Model):
             }
             record = existing.get(entry.code)
             if record:
-                record.write(vals)
+                kept = set(filter(None, (record.edited_fields or "").split(",")))
+                record.sudo().write({name: value for name, value in vals.items()
+                                     if name not in kept})
             else:
                 record = self.create(vals)
             xmlids.append({

@@ -178,6 +178,20 @@ class TestSecurity(DeployCommon):
         rollback.with_user(self.manager).action_cancel()
         self.assertEqual(rollback.state, "canceled")
 
+    def test_manager_edits_of_error_codes_survive_an_update(self):
+        """Issue 9, defect 8: the catalogue reload every module update runs keeps what a
+        Deployment Manager changed and refreshes the rest."""
+        ErrorCode = self.env["do.error.code"]
+        code = ErrorCode._get_by_code("HEALTH_CHECK_FAIL")
+        description = code.name
+        code.with_user(self.manager).write({"mitigation": "Page the on-call DBA first."})
+        self.assertEqual(code.edited_fields, "mitigation")
+        code.write({"name": "An older catalogue's description"})
+        self.assertEqual(code.edited_fields, "mitigation")
+        ErrorCode._load_catalogue()  # data/do_error_code_data.xml, on every update
+        self.assertEqual(code.mitigation, "Page the on-call DBA first.")
+        self.assertEqual(code.name, description)
+
     def test_bad_input(self):
         Deployment = self.env["do.deployment"].with_user(self.manager)
         count = Deployment.search_count([])
