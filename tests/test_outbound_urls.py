@@ -100,6 +100,16 @@ class TestOutboundUrls(DeployCommon):
         with self.assertRaises(ValueError):
             self.account._run_check("check_tls", "example.com")
 
+    def test_an_ingress_on_this_servers_network_fails_the_health_check(self):
+        """The API is allowed by host name (localhost), the ingress on 127.0.0.1 is not."""
+        self.env["ir.config_parameter"].sudo().set_param(ALLOWED_NETWORKS_PARAM, "localhost")
+        self.account.api_url = self.server.url.replace("127.0.0.1", "localhost")
+        self.staging.ingress_url = f"{self.server.url}/_ingress/{self.staging.do_app_id}"
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertStepFailed(deployment, "health_check", "URL_NOT_ALLOWED")
+        self.assertEqual(self.step(deployment, "monitor").state, "done")
+
     def test_test_connection_is_for_managers_and_guarded(self):
         with self.assertRaises(AccessError):
             self.account.with_user(self.user).action_test_connection()
