@@ -27,6 +27,7 @@ summary=$(grep -E '^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)' "$
 engine_passed=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
 engine_failed=$(( $(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0) \
                 + $(grep -oE '[0-9]+ error' <<<"$summary" | grep -oE '[0-9]+' || echo 0) ))
+engine_skipped=$(grep -oE '[0-9]+ skipped' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
 rm -f "$engine_log"
 if [ "$engine_rc" -ne 0 ]; then
     echo "engine suite FAILED (pytest exit $engine_rc; coverage under 90 % also fails it)"
@@ -155,7 +156,9 @@ case "$odoo_version" in
 esac
 
 echo
-echo "== layers: engine ran ($engine_passed passed, $engine_failed failed); lint $lint;" \
+engine_skips=""
+[ "$engine_skipped" -gt 0 ] && engine_skips=", $engine_skipped skipped: pytest -rs says why"
+echo "== layers: engine ran ($engine_passed passed, $engine_failed failed$engine_skips); lint $lint;" \
      "odoo ${odoo_version:+ran on $odoo_version }($odoo_passed passed, $odoo_failed failed)${pytest_odoo:+; $pytest_odoo}$setup_layer"
 echo "$((engine_passed + odoo_passed + setup_passed)) passed, $((engine_failed + odoo_failed + setup_failed)) failed"
 exit $status
