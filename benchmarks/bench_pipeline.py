@@ -43,6 +43,9 @@ key = env["res.users.apikeys"].with_user(env.ref("base.user_admin"))._generate(
     None, "bench", fields.Datetime.now() + timedelta(days=1))
 # The simulator listens on loopback, which the pipeline fetches only when allowed.
 env["ir.config_parameter"].set_param("do_deploy.allowed_networks", "127.0.0.1")
+# The simulator's rate limits are raised here, so is the token's call budget.
+env["ir.config_parameter"].set_param("do_deploy.calls_per_minute", "100000")
+env["ir.config_parameter"].set_param("do_deploy.calls_per_hour", "6000000")
 env.cr.commit()
 print("BENCH_KEY=" + key)
 """
@@ -71,13 +74,13 @@ def wait_for(url, seconds=120):
 class Simulator:
     """The simulator in a child process, driven through its control API."""
 
-    def __init__(self, rate_limit=100000):
+    def __init__(self, rate_limit=100000, per_hour=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "engine.simulator", "--host", "127.0.0.1",
              "--port", str(self.port), "--rate-limit-per-minute", str(rate_limit),
-             "--rate-limit-per-hour", str(rate_limit * 60)],
+             "--rate-limit-per-hour", str(per_hour or rate_limit * 60)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(f"{self.url}/_sim/stats")
 
@@ -107,8 +110,9 @@ class Simulator:
 class Odoo:
     """A real Odoo server on a fresh database, with two cron threads."""
 
-    def __init__(self, db):
+    def __init__(self, db, cron_threads=2):
         self.db = db
+        self.cron_threads = cron_threads
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         odoo_root = subprocess.check_output(
@@ -131,10 +135,19 @@ class Odoo:
             input=API_KEY_SCRIPT, text=True, capture_output=True, cwd=self.addons_dir, check=True)
         self.key = next(line.split("=", 1)[1] for line in shell.stdout.splitlines()
                         if line.startswith("BENCH_KEY="))
-        self.process = subprocess.Popen(
-            [*self.base_args, f"--http-port={self.port}", "--max-cron-threads=2",
-             "--workers=0", f"--db-filter=^{db}$"], cwd=self.addons_dir)
-        wait_for(f"{self.url}/web/health")
+        self.process = self.start_server(self.port)
+        self.others = []
+
+    def start_server(self, port):
+        """One more Odoo server process on the same database (its own cron threads)."""
+        process = subprocess.Popen(
+            [*self.base_args, f"--http-port={port}", f"--max-cron-threads={self.cron_threads}",
+             "--workers=0", f"--db-filter=^{self.db}$"], cwd=self.addons_dir)
+        wait_for(f"http://127.0.0.1:{port}/web/health")
+        return process
+
+    def add_server(self):
+        self.others.append(self.start_server(free_port()))
 
     def call(self, model, method, ids=None, **kwargs):
         """One JSON-2 call (Odoo 19's external API) as admin."""
@@ -148,8 +161,9 @@ class Odoo:
             return json.loads(response.read())
 
     def stop(self):
-        self.process.terminate()
-        self.process.wait(30)
+        for process in (self.process, *self.others):
+            process.terminate()
+            process.wait(30)
         subprocess.run(["dropdb", "-h", "127.0.0.1", "--if-exists", self.db], check=False)
 
 
