@@ -66,21 +66,44 @@ def deployment_ids_of(app):
     ]
 
 
-def new_deployment(app, known_ids, version=None, components=None):
+def new_deployment(app, known_ids, version=None, components=None, action=None):
     """The id of the deployment of ``app`` not in ``known_ids``, or None.
 
     With ``version``, only a deployment whose spec deploys that version on
     ``components`` (names; None: the first image component, see
     :func:`~.deployment.spec_version`) counts; a deployment shown without its
-    spec is taken as it is.
+    spec is taken as it is. With ``action`` (``UPDATE_SPEC``, ``CREATE_DEPLOYMENT``),
+    only a deployment that DigitalOcean says this user action caused counts; one
+    shown without its cause is taken as it is.
     """
     for key in _NEWEST_FIRST:
         deployment = app.get(key) or {}
         if deployment.get("id") and deployment["id"] not in known_ids and (
                 version is None or deployment.get("spec") is None
-                or spec_version(deployment.get("spec"), components) == version):
+                or spec_version(deployment.get("spec"), components) == version) and (
+                action is None or _caused_by(deployment, action)):
             return deployment["id"]
     return None
+
+
+def _caused_by(deployment, action):
+    cause = deployment.get("cause_details")
+    if not cause:
+        return True
+    return (cause.get("digitalocean_user_action") or {}).get("name") == action
+
+
+def deployment_of_update(app, known_ids):
+    """The deployment an app spec update (``PUT /v2/apps/{id}``) created, from its
+    answer: the ``pending_deployment``, when it is new and an update made it; None when
+    the update created none (the spec did not change). Never another unknown
+    deployment (a push to the registry or the console may have started one meanwhile):
+    it is not ours.
+    """
+    pending = app.get("pending_deployment") or {}
+    if not pending.get("id") or pending["id"] in known_ids:
+        return None
+    return pending["id"] if _caused_by(pending, "UPDATE_SPEC") else None
 
 
 def retry_delay(details, now):

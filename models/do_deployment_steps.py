@@ -120,7 +120,8 @@ class DoDeployment(models.Model):
 
         def applied(app):
             """What an earlier PUT left on the app; None if it never arrived."""
-            created = policy.new_deployment(app, known, self.image_tag, components)
+            created = policy.new_deployment(app, known, self.image_tag, components,
+                                            action="UPDATE_SPEC")
             if created or (spec_version(app.get("spec"), components) == self.image_tag
                            and self.image_tag != self.previous_version):
                 return {"deployment_id": created}
@@ -128,7 +129,7 @@ class DoDeployment(models.Model):
 
         def update():
             app = client.update_app(app_id, spec, update_all_source_versions=self.force_rebuild)
-            return {"deployment_id": policy.new_deployment(app, known)}
+            return {"deployment_id": policy.deployment_of_update(app, known)}
 
         return self._call_once(
             step, "the spec update", call=update, find=applied,

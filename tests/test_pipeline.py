@@ -6,6 +6,7 @@ from odoo import fields
 from odoo.tests import RecordCapturer, tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.do_deploy.engine.client import AppPlatformClient
 from odoo.addons.do_deploy.engine.deployment import MAX_EARLY_POLL
 from odoo.addons.do_deploy.models import do_deployment
 from odoo.addons.do_deploy.models.do_deployment import STEP_DURATION_FIELDS
@@ -412,3 +413,31 @@ class TestPipeline(DeployCommon):
                          "retried in a later pass of the same run")
         self.run_until_idle()
         self.assertEqual((first | second).mapped("state"), ["done", "done"])
+
+    def test_step_2_adopts_only_the_deployment_its_update_created(self):
+        """Issue 9, defect 8: a deployment someone else started (deploy on push, the
+        console) while step 2 runs is not taken as ours. Redeploying the live tag, the
+        PUT changes nothing and creates no deployment: step 3 creates ours."""
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        client = AppPlatformClient(self.sim_token, self.server.url)
+        app_id = self.staging.do_app_id
+        original = deployment_class(self.env)._step_apply_spec
+        others = []
+
+        def someone_deploys_then_apply(deployment, step):
+            if not others:
+                others.append(client.create_deployment(app_id)["id"])
+            return original(deployment, step)
+
+        deployment = self.deploy("v1.1.0", push=False)
+        with self.patch_step("_step_apply_spec", side_effect=someone_deploys_then_apply):
+            self.run_until_idle()
+        self.assertTrue(others)
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertFalse(self.step(deployment, "apply_spec").data.get("created_deployment_id"),
+                         f"the console's deployment is {others[0]}")
+        self.assertTrue(deployment.do_deployment_id)
+        self.assertNotEqual(deployment.do_deployment_id, others[0])
+        self.assertEqual(self.step(deployment, "create_deployment").data.get("deployment_id"),
+                         deployment.do_deployment_id)

@@ -170,3 +170,25 @@ def test_rearm_at():
     assert policy.rearm_at(now + timedelta(seconds=50), now, 50) is None
     assert policy.rearm_at(now + timedelta(seconds=200), now, 50) == now + timedelta(seconds=150)
     assert policy.rearm_at(now + timedelta(seconds=30), now, 0) == now + timedelta(seconds=30)
+
+
+def test_an_update_adopts_only_the_deployment_it_created():
+    """Issue 9, defect 8: the PUT's pending_deployment, not any unknown deployment."""
+    def made_by(deployment_id, action, kind="MANUAL"):
+        return {"id": deployment_id, "cause_details": {
+            "type": kind, "digitalocean_user_action": {"name": action}}}
+
+    ours = made_by("ours", "UPDATE_SPEC")
+    pushed = {"id": "pushed", "cause_details": {"type": "DEPLOY_ON_PUSH"}}
+    console = made_by("console", "CREATE_DEPLOYMENT")
+    assert policy.deployment_of_update(
+        {"pending_deployment": ours, "in_progress_deployment": pushed}, ["old"]) == "ours"
+    # The update created none: another unknown deployment is not ours.
+    assert policy.deployment_of_update({"in_progress_deployment": pushed}, ["old"]) is None
+    assert policy.deployment_of_update({"pending_deployment": console}, ["old"]) is None
+    assert policy.deployment_of_update({"pending_deployment": ours}, ["ours"]) is None
+    assert policy.deployment_of_update({"pending_deployment": {"id": "bare"}}, []) == "bare"
+    # After a lost reply, the app is read: only a deployment an update caused counts.
+    assert policy.new_deployment({"pending_deployment": console}, [], action="UPDATE_SPEC") is None
+    assert policy.new_deployment({"pending_deployment": console, "active_deployment": ours}, [],
+                                 action="UPDATE_SPEC") == "ours"
