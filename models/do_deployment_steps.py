@@ -348,13 +348,25 @@ class DoDeployment(models.Model):
                     "deployed_version": self.image_tag,
                 }
                 stage = self.app_id.deployed_stage_id
+                stage_note = None
                 if stage and task.project_id:
-                    if task.project_id not in stage.project_ids:
-                        stage.project_ids = [fields.Command.link(task.project_id.id)]
-                    vals["stage_id"] = stage.id
+                    if task.project_id in stage.project_ids:
+                        vals["stage_id"] = stage.id
+                    else:
+                        # Adding the stage to the project would change its board for
+                        # everyone: the task keeps its stage and the message says why.
+                        stage_note = (
+                            f"The task stays in {task.stage_id.name or 'its stage'}: "
+                            f"{stage.name}, the app's deployed stage, is not a stage of "
+                            f"{task.project_id.name}. Add it to the project, or choose "
+                            f"one of the project's stages as the app's deployed stage.")
                 task.write(vals)
+                body = self._task_message()
+                if stage_note:
+                    body += Markup("<p>%s</p>") % stage_note
+                    step._append_log(stage_note)
                 task.message_post(
-                    body=self._task_message(),
+                    body=body,
                     author_id=self.requested_by_id.partner_id.id,
                     subtype_xmlid="mail.mt_comment",
                 )

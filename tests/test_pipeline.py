@@ -441,3 +441,22 @@ class TestPipeline(DeployCommon):
         self.assertNotEqual(deployment.do_deployment_id, others[0])
         self.assertEqual(self.step(deployment, "create_deployment").data.get("deployment_id"),
                          deployment.do_deployment_id)
+
+    def test_step_8_leaves_a_stage_of_another_project_alone(self):
+        """Issue 9, defect 8: the app's deployed stage is not added to the task's project
+        behind anyone's back; the task keeps its stage and its chatter says why."""
+        other_project = self.env["project.project"].create({"name": "Mobile app"})
+        todo = self.env["project.task.type"].create(
+            {"name": "To do", "project_ids": [(4, other_project.id)]})
+        task = self.env["project.task"].create(
+            {"name": "Push notifications", "project_id": other_project.id,
+             "stage_id": todo.id})
+        deployment = self.deploy("v1.1.0", task_id=task.id)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(task.stage_id, todo)
+        self.assertNotIn(other_project, self.stage_deployed.project_ids)
+        self.assertEqual(task.deployed_version, "v1.1.0")
+        said = " ".join(task.message_ids.mapped(lambda message: str(message.body)))
+        self.assertIn("not a stage of Mobile app", said)
+        self.assertIn("not a stage of Mobile app", self.step(deployment, "update_task").log)
