@@ -18,6 +18,7 @@ from markupsafe import Markup
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
+from odoo.tools import mute_logger
 
 from ..engine import app_watch, call_budget
 from ..engine import pipeline_policy as policy
@@ -30,6 +31,10 @@ _logger = logging.getLogger(__name__)
 
 class _LockLost(Exception):
     """Another worker took the deployment while an intent was being committed."""
+
+
+class _NotDue(Exception):
+    """A deployment locked for a pass turned out not to be due: its lock is released."""
 
 
 class _FailureHandlingBroke(Exception):
@@ -276,15 +281,30 @@ class DoDeployment(models.Model):
         for deployment in due:
             if deadline is not None and processed and time.monotonic() > deadline:
                 break
-            if not self._try_lock(deployment):
-                continue
-            deployment.invalidate_recordset()
-            if deployment.state != "running" or (deployment.next_poll_at or now) > now:
+            if not self._take_due(deployment, now):
                 continue
             deployment._advance_safely()
             processed += 1
             IrCron._commit_progress(1)
         return processed
+
+    @api.model
+    def _take_due(self, deployment, now):
+        """Lock ``deployment`` if it is still running and due. One that is not (another
+        runner advanced it, or it holds a lease) is released at once, by rolling back
+        the savepoint its lock was taken in, rather than held until this run's next
+        commit while that runner waits to take it back."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                if not self._try_lock(deployment):
+                    return False
+                deployment.invalidate_recordset()
+                if deployment.state != "running" or (deployment.next_poll_at or now) > now:
+                    raise _NotDue()
+                return True
+        except _NotDue:
+            deployment.invalidate_recordset()
+            return False
 
     @api.model
     def _try_lock(self, records):
@@ -592,8 +612,25 @@ class DoDeployment(models.Model):
         step._update_data(intent_at=fields.Datetime.now().isoformat(), **intent)
         self._schedule(policy.INTENT_LEASE)
         self.env["ir.cron"]._commit_progress()
-        if not self.try_lock_for_update(allow_referencing=True):
+        if not self._relock():
             raise _LockLost()
+
+    def _relock(self):
+        """Take this deployment's row lock again right after a commit, waiting up to
+        two seconds: another runner may hold it for the instant it takes to see the
+        lease and skip it. Giving up at once left the deployment idle for the whole
+        lease (30 s) whenever runners on other threads met it there."""
+        cr = self.env.cr
+        try:
+            with cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
+                cr.execute("SET LOCAL lock_timeout = '2s'")
+                cr.execute("SELECT id FROM do_deployment WHERE id = %s FOR NO KEY UPDATE",
+                           [self.id])
+                locked = bool(cr.fetchone())
+                cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+                return locked
+        except (pg_errors.LockNotAvailable, psycopg2.extensions.TransactionRollbackError):
+            return False
 
     def _call_once(self, step, what, *, call, find, adopt, intent=None):
         """Commit an intent, call DigitalOcean once, adopt on a lost reply.
