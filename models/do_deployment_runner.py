@@ -668,12 +668,15 @@ class DoDeployment(models.Model):
         return adopt(result)
 
     def _notify_clients(self):
-        """Tell open forms to reload (ids and states only: every user gets the group)."""
+        """Tell open forms to reload (ids and states only), on the personal channel of
+        each Deployment User of the deployment's company: not the group's channel, which
+        Deployment Users of every company listen to."""
         if not self:
             return
-        group = self.env.ref("do_deploy.group_do_deploy_user").sudo()
+        users = self.env.ref("do_deploy.group_do_deploy_user").sudo().all_user_ids
         for deployment in self:
-            group._bus_send("do_deploy/updated", {
-                "id": deployment.id, "state": deployment.state,
-                "progress": deployment.progress, "task_id": deployment.task_id.id,
-            })
+            users.filtered(lambda user, company=deployment.company_id: (
+                company in user.company_ids))._bus_send("do_deploy/updated", {
+                    "id": deployment.id, "state": deployment.state,
+                    "progress": deployment.progress, "task_id": deployment.task_id.id,
+                })

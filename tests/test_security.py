@@ -192,6 +192,26 @@ class TestSecurity(DeployCommon):
         self.assertEqual(code.mitigation, "Page the on-call DBA first.")
         self.assertEqual(code.name, description)
 
+    def test_live_updates_reach_only_users_of_the_deployments_company(self):
+        """Issue 9, defect 8: the bus tells open screens that a deployment changed; a
+        Deployment User of another company is not told."""
+        other_company = self.env["res.company"].create({"name": "Other Co"})
+        outsider = new_test_user(
+            self.env, "dep_outsider", groups="do_deploy.group_do_deploy_user",
+            company_id=other_company.id, company_ids=[(6, 0, other_company.ids)])
+        Bus = self.env["bus.bus"].sudo()
+        last = Bus.search([], order="id desc", limit=1).id or 0
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        sent = Bus.search([("id", ">", last)]).filtered(
+            lambda bus: "do_deploy/updated" in bus.message)
+        self.assertTrue(sent)
+        channels = " ".join(sent.mapped("channel"))
+        self.assertIn(f'"res.partner",{self.user.partner_id.id}]', channels)
+        self.assertIn(f'"res.partner",{self.manager.partner_id.id}]', channels)
+        self.assertNotIn(f'"res.partner",{outsider.partner_id.id}]', channels)
+        self.assertNotIn('"res.groups"', channels)
+
     def test_bad_input(self):
         Deployment = self.env["do.deployment"].with_user(self.manager)
         count = Deployment.search_count([])
