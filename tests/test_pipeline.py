@@ -460,3 +460,20 @@ class TestPipeline(DeployCommon):
         said = " ".join(task.message_ids.mapped(lambda message: str(message.body)))
         self.assertIn("not a stage of Mobile app", said)
         self.assertIn("not a stage of Mobile app", self.step(deployment, "update_task").log)
+
+    def test_force_rebuild_refreshes_images_in_the_update_and_makes_one_deployment(self):
+        """Issue 9, defect 8: "force rebuild" goes with the PUT as update_all_source_versions
+        (every component's image resolved again); step 3 adopts the update's deployment
+        and creates no second one."""
+        before = {d["id"] for d in self.sim_deployments(self.staging)}
+        creates = self.sim.stats()["by_operation"].get("apps_create_deployment", 0)
+        with patch.object(AppPlatformClient, "update_app", autospec=True,
+                          side_effect=AppPlatformClient.update_app) as update_app:
+            deployment = self.deploy("v1.1.0", force_rebuild=True)
+            self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertTrue(update_app.call_args.kwargs["update_all_source_versions"])
+        created = {d["id"] for d in self.sim_deployments(self.staging)} - before
+        self.assertEqual(created, {deployment.do_deployment_id})
+        self.assertEqual(self.sim.stats()["by_operation"].get("apps_create_deployment", 0),
+                         creates)
