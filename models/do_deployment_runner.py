@@ -317,7 +317,8 @@ class DoDeployment(models.Model):
         rows and takes this one in a later pass, after a commit.
         """
         try:
-            with self.env.cr.savepoint(flush=False):
+            # PostgreSQL's refusal is expected here: not an error for the server log.
+            with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
                 return records.try_lock_for_update(allow_referencing=True)
         except psycopg2.extensions.TransactionRollbackError:
             _logger.info("%s changed since this run's snapshot: taken in a later pass.",
