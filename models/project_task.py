@@ -1,7 +1,7 @@
 import math
 from datetime import datetime, timedelta
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, Command, api, fields, models
 
 from ..engine.deployment import parse_time
 
@@ -46,6 +46,22 @@ class ProjectTask(models.Model):
     can_roll_back = fields.Boolean(
         compute="_compute_can_roll_back", groups="do_deploy.group_do_deploy_user",
         help="The task's last deployment is live and can be rolled back.")
+
+    @api.model
+    def default_get(self, fields_list):
+        """Tasks the pipeline files (incidents, from the cron as OdooBot) are nobody's yet.
+
+        Odoo assigns a task to its creator when the defaults hold no project (the
+        project comes with the values), which made OdooBot the assignee of every
+        incident; people are notified as followers instead.
+        """
+        defaults = super().default_get(fields_list)
+        if self.env.uid == SUPERUSER_ID and defaults.get("user_ids"):
+            defaults["user_ids"] = [
+                command for command in defaults["user_ids"]
+                if not (isinstance(command, (list, tuple)) and command[0] == Command.LINK
+                        and command[1] == SUPERUSER_ID)]
+        return defaults
 
     @api.depends("deployment_ids.state", "deployment_ids.kind")
     def _compute_deploy_state(self):

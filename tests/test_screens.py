@@ -2,6 +2,7 @@
 after a rollback, the deploy and rollback wizards, the step detail, the error codes and
 the demo data. What the browser shows is in test_ui_tours.py."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from lxml import etree
@@ -9,7 +10,7 @@ from lxml import etree
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from .common import DeployCommon
+from .common import DeployCommon, deployment_class
 
 ADDON = Path(__file__).resolve().parent.parent
 
@@ -20,11 +21,20 @@ class TestRollbackFacts(DeployCommon):
 
     def test_automatic_rollback_keeps_the_deployment_duration(self):
         """Issue 11: a deployment rolled back automatically stored a duration of 0."""
+        original = deployment_class(self.env)._start_automatic_rollback
+
+        def start_rollback(deployment, error):
+            # Odoo keeps dates to the second and the simulator takes no time: make it a
+            # deployment that had run for a minute when its rollback started.
+            deployment.start_date -= timedelta(seconds=60)
+            return original(deployment, error)
+
         deployment = self.deploy("v1.4.0--health-fail-always")
-        self.run_until_idle()
+        with self.patch_step("_start_automatic_rollback", side_effect=start_rollback):
+            self.run_until_idle()
         self.assertEqual(deployment.state, "rolled_back")
         self.assertTrue(deployment.end_date)
-        self.assertGreater(deployment.duration, 0)
+        self.assertGreaterEqual(deployment.duration, 60)
         self.assertAlmostEqual(
             deployment.duration,
             (deployment.end_date - deployment.start_date).total_seconds(), places=3)
@@ -269,3 +279,17 @@ class TestDemoData(DeployCommon):
             if "image tag" in description:
                 tag = description.split("image tag ")[1].rstrip(").")
                 self.assertIn(tag, DEMO_TAGS)
+
+
+@tagged("post_install", "-at_install")
+class TestIncidentScreens(DeployCommon):
+    """The incident a rollback files, as the Incidents project shows it."""
+
+    def test_incident_is_not_assigned_to_odoobot(self):
+        """Issue 11: incidents landed assigned to OdooBot."""
+        deployment = self.deploy("v1.4.0--health-fail-always")
+        self.run_until_idle()
+        incident = deployment.incident_task_id
+        self.assertTrue(incident)
+        self.assertNotIn(self.env.ref("base.user_root"), incident.user_ids)
+        self.assertIn(self.manager.partner_id, incident.message_partner_ids)
