@@ -121,14 +121,13 @@ class ProjectTask(models.Model):
         return self.env["do.deployment"]._get_history_action("task_id", self)
 
     @api.depends_context("uid")
-    @api.depends("last_deployment_id.state", "last_deployment_id.rollback_id.state",
-                 "last_deployment_id.previous_do_deployment_id")
+    @api.depends("last_deployment_id.is_live", "last_deployment_id.previous_do_deployment_id")
     def _compute_can_roll_back(self):
         for task in self:
             last = task.sudo().last_deployment_id
-            task.can_roll_back = bool(
-                last.state == "done" and last.previous_do_deployment_id
-                and (not last.rollback_id or last.rollback_id.state in ("failed", "canceled")))
+            # The rule of a manual rollback: only the app's live deployment, back to the
+            # deployment before it.
+            task.can_roll_back = bool(last.is_live and last.previous_do_deployment_id)
 
     def action_open_rollback_wizard(self):
         """Roll back the task's live deployment (the rollback wizard asks why)."""
