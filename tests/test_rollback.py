@@ -195,11 +195,13 @@ class TestRollback(DeployCommon):
         until the step's deadline: no deployment id was stored, the app is reverted all
         the same."""
         app_id = self.staging.do_app_id
-        # Hold the rollback at rb_create: its first call is refused with 429s.
+        # Hold the rollback at rb_create: its calls are refused with 429s (as many as the
+        # client's own retries may take), then no more.
         self.sim.set_scenario("rate-limit-burst", app_id=app_id,
-                              operation="apps_create_rollback", count=3, retry_after=0)
+                              operation="apps_create_rollback", count=50, retry_after=0)
         deployment = self.deploy("v1.4.0--health-fail-always")
         rollback = self.run_until_rollback_step(deployment, "rb_create")
+        self.sim.set_scenario(None, app_id=app_id)
         self.sim.set_scenario("server-error", app_id=app_id, operation="apps_create_rollback",
                               apply=True, count=1)
         self.make_due()
