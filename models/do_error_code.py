@@ -2,7 +2,6 @@ from odoo import api, fields, models
 
 from ..engine.error_catalogue import ERROR_CODES, SEVERITIES
 
-
 # What the catalogue sets and a Deployment Manager may change.
 CATALOGUE_FIELDS = frozenset({"name", "step", "severity", "resolution_minutes", "mitigation"})
 
