@@ -288,6 +288,14 @@ class DoDeployment(models.Model):
         fields_written = set(vals) - self._mixin_fields()
         if not fields_written:
             return
+        # Fields no state lets a user edit are refused whatever the records (none included).
+        user_fields = USER_WRITE_ANY_STATE.union(*USER_WRITE_FIELDS.values())
+        if never := fields_written - user_fields:
+            raise AccessError(self.env._(
+                "DEPLOYMENT_FIELD_LOCKED: %(fields)s of a deployment cannot be changed by hand: "
+                "the pipeline sets them. Use the deployment's buttons (Start, Cancel, Retry, "
+                "Rollback), or, for a change of what is deployed, a new deployment.",
+                fields=", ".join(sorted(never))))
         is_manager = self.env.user.has_group("do_deploy.group_do_deploy_manager")
         for deployment in self:
             if deployment.environment == "production" and not is_manager:
