@@ -248,8 +248,8 @@ class TestScreenTours(DeployCommon, HttpCase):
         self.run_until_idle()
         self.assertEqual(deployment.state, "rolled_back")
         self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
-            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_duration",
-            "do_deploy_rolled_back_reason", "do_deploy_error_code_whole",
+            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_reason",
+            "do_deploy_error_code_whole",
             "do_deploy_monitor_phase", "do_deploy_step_detail",
         ])
 
