@@ -12,6 +12,8 @@ from .do_deployment_step import DEPLOY_STEPS, ROLLBACK_STEPS
 VERSION_ENV = appspec.VERSION_ENV
 IN_FLIGHT_STATES = ("running", "rolling_back")
 FINAL_STATES = ("done", "failed", "rolled_back", "canceled")
+KANBAN_STATE_ORDER = (
+    "queued", "running", "rolling_back", "failed", "rolled_back", "done", "canceled", "draft")
 # Each deploy step's duration, copied onto its deployment (see duration_update_spec).
 STEP_DURATION_FIELDS = {code: f"duration_{code}" for code, _name, _number in DEPLOY_STEPS}
 # What a user gives when creating a deployment (``name`` only as "/", ``kind`` only as
@@ -89,6 +91,7 @@ class DoDeployment(models.Model):
         copy=False,
         index=True,
         tracking=True,
+        group_expand="_group_expand_states",
     )
     progress = fields.Float(copy=False, aggregator="avg")
     requested_by_id = fields.Many2one(
@@ -210,6 +213,12 @@ class DoDeployment(models.Model):
         reverts = [(step.data or {}).get("revert_deployment_id")
                    for step in failed_rollbacks.step_ids if step.code == "rb_revert"]
         return {self.do_deployment_id, *filter(None, reverts)}
+
+    @api.model
+    def _group_expand_states(self, states, domain):
+        """Kanban columns by state: only states that have deployments, in flight first,
+        then what went wrong, then the rest (a phone shows the first column)."""
+        return [state for state in KANBAN_STATE_ORDER if state in states]
 
     @api.depends("step_ids")
     def _compute_step_count(self):

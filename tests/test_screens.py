@@ -293,3 +293,20 @@ class TestIncidentScreens(DeployCommon):
         self.assertTrue(incident)
         self.assertNotIn(self.env.ref("base.user_root"), incident.user_ids)
         self.assertIn(self.manager.partner_id, incident.message_partner_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestHistoryScreens(DeployCommon):
+    """How the history groups deployments."""
+
+    def test_kanban_columns_start_with_what_runs_then_what_went_wrong(self):
+        """Issue 11: on a phone the history kanban opened on its Canceled column."""
+        states = ["done", "canceled", "failed", "running", "rolled_back"]
+        for state, app in zip(states, [self.staging, self.staging, self.staging, self.production,
+                                       self.staging], strict=True):
+            deployment = self.deploy("v1.1.0", app=app, start=False)
+            deployment.sudo().state = state
+        result = self.env["do.deployment"].with_user(self.user).with_context(
+            read_group_expand=True).web_read_group([], ["state"], ["__count"])
+        self.assertEqual([group["state"] for group in result["groups"]],
+                         ["running", "failed", "rolled_back", "done", "canceled"])
