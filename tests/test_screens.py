@@ -141,6 +141,7 @@ class TestDeployWizardScreens(DeployCommon):
     def test_app_and_tag_are_required(self):
         """Issue 11: neither the app nor the tag was marked required."""
         wizard = self.open_wizard(self.task, self.user)
+        wizard.app_id = self.env["do.app"]
         wizard.image_tag = "v1.1.0"
         with self.assertRaisesRegex(AssertionError, "app_id"):
             wizard.save()
@@ -176,6 +177,7 @@ class TestDeployWizardScreens(DeployCommon):
         """Issue 11: a Deployment User could pick production and was refused on submit."""
         wizard = self.open_wizard(self.task, self.user)
         self.assertEqual(wizard.allowed_app_ids[:], self.staging)
+        self.assertEqual(wizard.app_id, self.staging, "the only app the user may deploy to")
         manager_wizard = self.open_wizard(self.task, self.manager)
         self.assertEqual(set(manager_wizard.allowed_app_ids[:].ids),
                          {self.staging.id, self.production.id})

@@ -49,7 +49,7 @@ class TestDeployWizard(DeployCommon):
     def test_refuses_without_app(self):
         # The form marks the app required; a wizard made another way is refused on confirm.
         wizard = self.env["do.deploy.wizard"].with_user(self.user).create({
-            "task_id": self.task.id, "image_tag": "v1.1.0"})
+            "task_id": self.task.id, "app_id": False, "image_tag": "v1.1.0"})
         with self.assertRaisesRegex(UserError, "Choose the app"):
             wizard.action_confirm()
 

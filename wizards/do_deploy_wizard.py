@@ -61,19 +61,24 @@ class DoDeployWizard(models.TransientModel):
 
     @api.model
     def _default_app(self):
-        """The app being retried, else the app this task was last deployed to, else the
-        only app there is."""
+        """The app this task was last deployed to, else the only app the user may deploy
+        to (a retry's app is set in default_get)."""
         task = self.env["project.task"].browse(self.env.context.get("default_task_id"))
         if task and task.last_deployment_id:
             return task.last_deployment_id.app_id
-        apps = self.env["do.app"].search([], limit=2)
+        apps = self.env["do.app"].search(self._allowed_app_domain(), limit=2)
         return apps if len(apps) == 1 else False
+
+    @api.model
+    def _allowed_app_domain(self):
+        """Deployment Managers deploy to every app, Deployment Users to staging apps."""
+        environments = ["staging", "production"] if self.env.user.has_group(
+            "do_deploy.group_do_deploy_manager") else ["staging"]
+        return [("environment", "in", environments)]
 
     @api.depends_context("uid")
     def _compute_allowed_app_ids(self):
-        environments = ["staging", "production"] if self.env.user.has_group(
-            "do_deploy.group_do_deploy_manager") else ["staging"]
-        apps = self.env["do.app"].search([("environment", "in", environments)])
+        apps = self.env["do.app"].search(self._allowed_app_domain())
         for wizard in self:
             wizard.allowed_app_ids = apps
 

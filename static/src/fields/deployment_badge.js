@@ -55,11 +55,12 @@ registry.category("fields").add("do_deploy_deployment_badge", {
 
 /**
  * A many2one to an error code shown as the code and its severity badge, with
- * the description as tooltip: readable in a list row without another click.
+ * the description as tooltip; compact, the code alone in a badge coloured by
+ * its severity, so a list row stays one line.
  */
 export class ErrorCodeField extends Component {
     static template = "do_deploy.ErrorCodeField";
-    static props = { ...standardFieldProps };
+    static props = { ...standardFieldProps, compact: { type: Boolean, optional: true } };
 
     get errorCode() {
         return this.props.record.data[this.props.name];
@@ -73,7 +74,9 @@ export class ErrorCodeField extends Component {
 registry.category("fields").add("do_deploy_error_code", {
     component: ErrorCodeField,
     supportedTypes: ["many2one"],
-    listViewWidth: [160, 280],
+    listViewWidth: [200, 280],
+    // compact: the code alone, coloured by its severity (lists, cards).
+    extractProps: ({ options }) => ({ compact: Boolean(options.compact) }),
     relatedFields: [
         { name: "display_name", type: "char" },
         { name: "code", type: "char" },

@@ -28,7 +28,6 @@ export class DeploymentProgressBanner extends Component {
     setup() {
         this.orm = useService("orm");
         this.action = useService("action");
-        this.dialog = useService("dialog");
         this.codeParts = codeParts;
         this.state = useState({ info: null, now: Date.now() });
         useRecordObserver(async (record) => {
@@ -147,7 +146,7 @@ export class DeploymentProgressBanner extends Component {
     openCurrentStep() {
         const { current, steps } = this.state.info;
         if (current) {
-            openStepDialog(this.dialog, current, steps.length);
+            openStepDialog(this.action, current, steps.length);
         }
     }
 }

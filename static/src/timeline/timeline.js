@@ -4,7 +4,6 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { deserializeDateTime } from "@web/core/l10n/dates";
 import { useRecordObserver } from "@web/model/relational_model/utils";
-import { FormViewDialog } from "@web/views/view_dialogs/form_view_dialog";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 import { formatDuration } from "../fields/duration";
 
@@ -50,22 +49,22 @@ export function codeParts(code) {
 
 /**
  * Opens one step's detail: state, timing against budget, DigitalOcean's phase and
- * progress, the failing part of the log first, the code and mitigation.
+ * progress, the failing part of the log first, the code and mitigation. The step's
+ * form is read only and brings its own Close button.
  */
-export function openStepDialog(dialogService, step, total) {
-    dialogService.add(FormViewDialog, {
-        resModel: "do.deployment.step",
-        resId: step.id,
-        title: _t("Step %(number)s of %(total)s · %(name)s", {
+export function openStepDialog(actionService, step, total) {
+    return actionService.doAction({
+        type: "ir.actions.act_window",
+        name: _t("Step %(number)s of %(total)s · %(name)s", {
             number: step.sequence,
             total,
             name: step.name,
         }),
-        preventCreate: true,
-        preventEdit: true,
-        readonly: true,
-        canExpand: false,
-        size: "lg",
+        res_model: "do.deployment.step",
+        res_id: step.id,
+        views: [[false, "form"]],
+        target: "new",
+        context: { form_view_initial_mode: "readonly" },
     });
 }
 
@@ -82,7 +81,7 @@ export class DoDeployStepTimeline extends Component {
 
     setup() {
         this.orm = useService("orm");
-        this.dialog = useService("dialog");
+        this.action = useService("action");
         this.state = useState({ lanes: [], now: Date.now(), doAppId: null });
         this.codeParts = codeParts;
         useRecordObserver(async (record) => {
@@ -220,7 +219,7 @@ export class DoDeployStepTimeline extends Component {
     }
 
     openStep(step, lane) {
-        openStepDialog(this.dialog, step, lane.steps.filter(
+        openStepDialog(this.action, step, lane.steps.filter(
             (s) => s.deployment_id[0] === step.deployment_id[0]).length);
     }
 

@@ -152,9 +152,15 @@ tours.add("do_deploy_step_detail", {
             },
         },
         {
-            content: "... read only",
+            content: "... read only: one Close button, no Save",
             trigger: `.modal:not(:has(.o_form_button_save)) .modal-footer button:contains('Close')`,
-            run: "click",
+            run() {
+                const buttons = document.querySelectorAll(".modal .modal-footer button");
+                if (buttons.length !== 1) {
+                    fail(`The step's detail has ${buttons.length} buttons.`);
+                }
+                this.anchor.click();
+            },
         },
         {
             content: "Closed",
