@@ -81,10 +81,10 @@ Simulator (DigitalOcean App Platform): http://127.0.0.1:$SIM_PORT; both apps ser
 Try:
   1. Project > Website relaunch > "New login page" > Deploy: the wizard proposes v1.1.0
      (the task names it); pick odoo-staging, confirm and watch the eight steps.
-  2. Deploy v1.4.0--health-fail-always to odoo-staging: the health check fails, the app
+  2. On that live deployment (or its task), Roll back as admin: it shows v1.1.0 -> v1.0.0,
+     asks why, returns the app to v1.0.0 and the task to Ready to Deploy.
+  3. Deploy v1.4.0--health-fail-always to odoo-staging: the health check fails, the app
      goes back to the version before and an incident lands in Project > Incidents.
-  3. On a live deployment (or its task), Roll back as admin: it asks why, returns the app
-     to the version before and the task to its previous stage.
   4. Deploy v9.9.9: the wizard refuses it with IMAGE_TAG_MISSING (not in the registry).
 Tags in the demo registry: v1.0.0 v1.1.0 v1.2.0 v1.3.0, and these failures:
 $scenario_tags

@@ -9,8 +9,10 @@ beside it), then::
 The script logs in as admin over JSON-RPC, hands the session cookie to a
 headless Chromium driven through the DevTools protocol, and drives the demo
 exactly as a user would: it deploys a demo task (and lets the server's cron run
-it against the simulator), deploys a tag whose health check fails so the
-automatic rollback happens, and photographs each screen into
+it against the simulator) and photographs it from its task and its form while
+it builds, opens the deploy wizard on another task, deploys a tag whose health
+check fails so the automatic rollback happens and opens the failed step, shows
+that deployment on a phone, the history graph and the apps dashboard, into
 ``static/description/screenshots/``. Rerun it after a change of the screens.
 """
 
@@ -172,6 +174,18 @@ def wait_for_state(odoo, deployment_id, states, timeout):
     raise TimeoutError(f"deployment {deployment_id} did not reach {states} within {timeout} s")
 
 
+def wait_for_step(odoo, deployment_id, code, state, timeout):
+    """Poll until the deployment's step ``code`` is in ``state``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = odoo.call("do.deployment.step", "search_read",
+                          [("deployment_id", "=", deployment_id), ("code", "=", code)], ["state"])
+        if steps and steps[0]["state"] == state:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"step {code} of {deployment_id} not {state} within {timeout} s")
+
+
 def deploy(odoo, task_id, app_id, tag):
     """Deploy ``tag`` of ``app_id`` for ``task_id`` through the deploy wizard."""
     wizard_id = odoo.call("do.deploy.wizard", "create",
@@ -187,8 +201,10 @@ def main():
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--phone-width", type=int, default=390)
+    parser.add_argument("--phone-height", type=int, default=844)
     parser.add_argument("--timeout", type=int, default=300,
                         help="seconds to wait for a deployment to finish on the demo server")
     parser.add_argument("--history", type=int, default=0, metavar="N",
@@ -203,13 +219,22 @@ def main():
 
     odoo = Odoo(args.url, args.db, args.login, args.password)
     app_id = odoo.xmlid("do_deploy.demo_app_staging", "do.app", [("environment", "=", "staging")])
-    task_id = odoo.xmlid("do_deploy.demo_task_login_page", "project.task",
+    task_id = odoo.xmlid("do_deploy.demo_task_checkout", "project.task",
                          [("project_id", "!=", False)])
-    app = odoo.call("do.app", "read", [app_id], ["do_app_id", "account_id", "registry_repository",
-                                                 "live_version"])[0]
+    wizard_task_id = odoo.xmlid("do_deploy.demo_task_login_page", "project.task",
+                                [("project_id", "!=", False)])
+    failing_task_id = odoo.xmlid("do_deploy.demo_task_search", "project.task",
+                                 [("project_id", "!=", False)])
+    app = odoo.call("do.app", "read", [app_id], ["do_app_id", "account_id",
+                                                 "registry_repository"])[0]
     account = odoo.call("do.account", "read", [app["account_id"][0]], ["api_url"])[0]
     sim_url = (account["api_url"] or "http://127.0.0.1:8799").rstrip("/")
     sim_app_url = f"{sim_url}/_sim/apps/{app['do_app_id']}/timing"
+    repository = app["registry_repository"] or "odoo"
+
+    def push(tag):
+        requests.post(f"{sim_url}/_sim/registry/tags", json={"repository": repository, "tag": tag},
+                      timeout=10)
 
     browser = Chromium(args.width, args.height)
     try:
@@ -219,63 +244,68 @@ def main():
                      path="/", httpOnly=True)
         base = args.url.rstrip("/")
 
-        # 1. A running deployment: the simulator builds for a while, the cron walks the steps.
-        requests.post(sim_app_url, json={"build_seconds": 45, "deploy_seconds": 15}, timeout=10)
-        tag = _next_tag(app["live_version"] or "v1.0.0")
-        requests.post(f"{sim_url}/_sim/registry/tags",
-                      json={"repository": app["registry_repository"] or "odoo", "tag": tag},
-                      timeout=10)
+        # 1. A running deployment, from its task and on its own form: the simulator builds
+        #    for a while, the server's cron walks the steps.
+        requests.post(sim_app_url, json={"build_seconds": 60, "deploy_seconds": 15}, timeout=10)
+        tag = "v1.2.0"  # the tag the demo task names
+        push(tag)
         running_id = deploy(odoo, task_id, app_id, tag)
+        wait_for_step(odoo, running_id, "monitor", "running", args.timeout)
+        browser.goto(f"{base}/odoo/project.task/{task_id}")
+        browser.wait_for(".o_do_deploy_progress_banner .o_do_deploy_progress_phase", timeout=60)
+        time.sleep(3)  # let the elapsed time tick
+        browser.screenshot(args.out / "task_running.png")
         browser.goto(f"{base}/odoo/do.deployment/{running_id}")
-        browser.wait_for(".o_do_deploy_step[data-code='monitor'][data-state='running']",
-                         timeout=args.timeout)
-        time.sleep(4)  # let the elapsed time of the running step tick a little
+        browser.wait_for(".o_do_deploy_step[data-code='monitor'][data-state='running'] "
+                         ".o_do_deploy_step_phase", timeout=60)
+        time.sleep(3)
         browser.screenshot(args.out / "deployment_running.png")
         wait_for_state(odoo, running_id, ("done", "failed", "rolled_back"), args.timeout)
         requests.post(sim_app_url, json={"build_seconds": 3, "deploy_seconds": 2}, timeout=10)
 
-        # 2. The task with its Deploy button and deployments, then the wizard it opens.
-        browser.goto(f"{base}/odoo/project.task/{task_id}")
+        # 2. A task with its Deploy button, and the wizard proposing the tag the task names.
+        browser.goto(f"{base}/odoo/project.task/{wizard_task_id}")
         browser.wait_for(".o_form_view button[name='action_open_deploy_wizard']")
-        browser.wait_for(".o-form-buttonbox button[name='action_view_deployments']")
-        browser.screenshot(args.out / "task_deploy_button.png")
         browser.click(".o_form_view button[name='action_open_deploy_wizard']")
         browser.wait_for(".modal .o_form_view div[name='image_tag'] input")
         browser.screenshot(args.out / "deploy_wizard.png")
 
-        # 3. A deployment whose health check fails: error code, mitigation, automatic rollback.
+        # 3. A deployment whose health check fails: error code, mitigation, automatic
+        #    rollback, and the failed step's detail.
         failing_tag = "v1.4.0--health-fail-always"
-        requests.post(f"{sim_url}/_sim/registry/tags",
-                      json={"repository": app["registry_repository"] or "odoo", "tag": failing_tag},
-                      timeout=10)
-        failing_id = deploy(odoo, task_id, app_id, failing_tag)
+        push(failing_tag)
+        failing_id = deploy(odoo, failing_task_id, app_id, failing_tag)
         wait_for_state(odoo, failing_id, ("rolled_back", "failed"), args.timeout)
         browser.goto(f"{base}/odoo/do.deployment/{failing_id}")
-        browser.resize(args.width, args.height + 250)  # room for the rollback's lane
+        browser.resize(args.width, args.height + 300)  # room for the rollback's lane
         browser.wait_for(".o_do_deploy_timeline .o_do_deploy_lane_rollback")
         browser.screenshot(args.out / "deployment_rolled_back.png")
+        browser.click(".o_do_deploy_step[data-code='health_check']")
+        browser.wait_for(".modal div[name='log_excerpt']")
+        browser.screenshot(args.out / "step_detail.png")
         browser.resize(args.width, args.height)
 
-        # 4. The history graph: deployments per day by state.
+        # 4. The same deployment on a phone: the steps stack.
+        browser.resize(args.phone_width, args.phone_height)
+        browser.goto(f"{base}/odoo/do.deployment/{failing_id}")
+        browser.wait_for(".o_do_deploy_timeline .o_do_deploy_lane_rollback")
+        browser.evaluate("document.querySelector('.o_do_deploy_lane_deploy').scrollIntoView()")
+        time.sleep(0.8)
+        browser.screenshot(args.out / "deployment_phone.png")
+        browser.resize(args.width, args.height)
+
+        # 5. The history graph: deployments per day by state, in the states' colours.
         browser.goto(f"{base}/odoo/action-do_deploy.do_deployment_action?view_type=graph")
         browser.wait_for(".o_graph_renderer canvas")
         browser.screenshot(args.out / "history_graph.png")
 
-        # 5. The app dashboard.
+        # 6. The app dashboard.
         browser.goto(f"{base}/odoo/action-do_deploy.do_app_action")
         browser.wait_for(".o_do_deploy_app_kanban .o_kanban_record")
         browser.screenshot(args.out / "apps_dashboard.png")
     finally:
         browser.close()
     return 0
-
-
-def _next_tag(tag):
-    """A tag one minor version above ``tag`` (v1.2.3 -> v1.3.0), else ``tag``-next."""
-    parts = tag.split(".")
-    if len(parts) == 3 and parts[1].isdigit():
-        return f"{parts[0]}.{int(parts[1]) + 1}.0"
-    return f"{tag}-next"
 
 
 if __name__ == "__main__":
