@@ -20,6 +20,7 @@ from .logs import LOG_TYPES, log_text, reached
 from .state import (
     BUILD_FAIL_STEP,
     INSTANCE_PRICES,
+    MAX_FREE_STATIC_APPS,
     REGIONS,
     REGISTRY_NAME,
     SIZED_KINDS,
@@ -726,13 +727,18 @@ class Simulator:
         taken = any(a.spec["name"] == spec["name"] and a.id != app_id
                     for a in self._apps.values())
         normalized = normalize_spec(spec)
-        cost = monthly_cost(normalized)
-        is_static = all(kind == "static_sites" for kind, _c in components(normalized))
+        is_static = _is_static(normalized)
+        # The account's other static apps: a static app within the free allowance costs 0.
+        static_apps = sum(1 for other in self._apps.values()
+                          if other.id != app_id and _is_static(other.spec))
+        cost = 0 if is_static and static_apps < MAX_FREE_STATIC_APPS else monthly_cost(
+            normalized)
         return 200, {
             "app_name_available": not taken,
             "app_name_suggestion": f"{spec['name'][:27]}-{uuid.uuid4().hex[:4]}" if taken else "",
             "app_is_static": is_static,
-            "existing_static_apps": "0", "max_free_static_apps": "3",
+            "existing_static_apps": str(static_apps),
+            "max_free_static_apps": str(MAX_FREE_STATIC_APPS),
             "app_is_starter": False, "existing_starter_apps": "0", "max_free_starter_apps": "3",
             "spec": normalized,
             "app_cost": cost,
@@ -1150,6 +1156,12 @@ def _delayed(status, data, delay):
     response = _json_response(status, data)
     response.delay = delay
     return response
+
+
+def _is_static(spec):
+    """An app of static sites only, which DigitalOcean prices apart."""
+    kinds = [kind for kind, _component in components(spec)]
+    return bool(kinds) and all(kind == "static_sites" for kind in kinds)
 
 
 def _instance_size(slug):

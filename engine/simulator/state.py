@@ -38,6 +38,8 @@ INSTANCE_PRICES = {
     "professional-1l": 75, "professional-l": 100, "professional-xl": 150,
 }
 STATIC_SITE_PRICE = 3
+# Static apps an account runs for free (the starter tier); propose prices the next ones.
+MAX_FREE_STATIC_APPS = 3
 
 REGIONS = {
     "atl": ("Atlanta", "usa", "North America", ["atl1"]),

@@ -380,6 +380,23 @@ def test_propose_of_static_app(api):
     assert api.post("/v2/apps/propose", json={"spec": static}).json()["app_is_static"] is True
 
 
+def test_propose_prices_static_apps_free_within_the_accounts_allowance(api, simulator):
+    """As DigitalOcean: the account's first three static apps cost nothing, and propose
+    counts the account's other static apps (an update does not count itself)."""
+    def static(name):
+        return {"name": name, "static_sites": [{"name": "docs", "github": {"repo": "a/b"}}]}
+
+    first = api.post("/v2/apps/propose", json={"spec": static("site-0")}).json()
+    assert (first["app_cost"], first["existing_static_apps"]) == (0, "0")
+    assert first["max_free_static_apps"] == "3"
+    apps = [simulator.sim.create_app(static(f"site-{n}")) for n in range(3)]
+    fourth = api.post("/v2/apps/propose", json={"spec": static("site-4")}).json()
+    assert (fourth["app_cost"], fourth["existing_static_apps"]) == (3, "3")
+    update = api.post("/v2/apps/propose",
+                      json={"spec": static("site-0"), "app_id": apps[0]["id"]}).json()
+    assert (update["app_cost"], update["existing_static_apps"]) == (0, "2")
+
+
 def test_regions_and_instance_sizes(api):
     regions = api.get("/v2/apps/regions").json()["regions"]
     assert {"nyc", "fra", "ams"} <= {r["slug"] for r in regions}
