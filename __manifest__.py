@@ -17,16 +17,20 @@
         "data/ir_cron_data.xml",
         "wizards/do_deploy_wizard_views.xml",
         "wizards/do_rollback_wizard_views.xml",
+        "wizards/do_deploy_wizard_dry_run_views.xml",
         "views/do_account_views.xml",
         "views/do_app_views.xml",
         "views/do_deployment_step_views.xml",
         "views/do_deployment_views.xml",
+        "views/do_deployment_dry_run_views.xml",
+        "views/do_deployment_promotion_views.xml",
         "views/do_error_code_views.xml",
         "views/project_task_views.xml",
         "views/menus.xml",
     ],
     "demo": [
         "demo/do_deploy_demo.xml",
+        "demo/do_deploy_promotion_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

@@ -32,7 +32,11 @@ QUALITY_GATE_CODES = frozenset({
 # Codes the SOP does not have, added for failures it does not foresee:
 # URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network;
 # PIPELINE_ERROR is Odoo's pipeline failing a deployment whose own failure handling broke.
-BEYOND_SOP = QUALITY_GATE_CODES | frozenset({"URL_NOT_ALLOWED", "PIPELINE_ERROR"})
+# Refusals of a dry run or a promotion, in Odoo before any deployment exists, beyond the SOP.
+CHANGE_PREVIEW_CODES = frozenset({"DRY_RUN_TOO_LATE", "PROMOTION_NOT_ALLOWED",
+                                  "NO_PRODUCTION_COUNTERPART"})
+BEYOND_SOP = QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES | frozenset({"URL_NOT_ALLOWED",
+                                                                    "PIPELINE_ERROR"})
 
 _ROWS = [
     # Quality gates, checked before step 1 (the SOP's "Quality Gates (Before Deployment)")
@@ -79,6 +83,20 @@ _ROWS = [
      "The deployment waited on its quality gates longer than the app allows.", 15,
      "See which gates were still pending (CI, staging, confirmations, freeze, approval), "
      "resolve them and request the deployment again."),
+    # Dry run and promotion: refused in Odoo before a deployment exists
+    ("DRY_RUN_TOO_LATE", 0, "low",
+     "The deployment has already started changing the app, so a dry run would show nothing.",
+     5,
+     "Read the deployment's steps for what it changed, or dry-run a new deployment from the "
+     "Deploy wizard."),
+    ("PROMOTION_NOT_ALLOWED", 0, "low",
+     "Only a finished (done) deployment of a tag to a staging app can be promoted.", 5,
+     "Promote the staging deployment that succeeded, wait for the promotion already under "
+     "way, or deploy to production with the Deploy button."),
+    ("NO_PRODUCTION_COUNTERPART", 0, "high",
+     "The staging app has no production app to promote to.", 10,
+     "A Deployment Manager sets the production counterpart on the staging app's form, then "
+     "promote again."),
     # Step 1: update app spec
     ("APP_SPEC_SYNTAX_ERROR", 1, "high", "Invalid YAML syntax in the app spec.", 10,
      "Fix the YAML at the line and column given in the message, then deploy again."),

@@ -1,6 +1,7 @@
 from . import (
     do_account,
     do_app,
+    do_app_promotion,
     do_app_endpoint_check,
     do_call_budget,
     do_deployment,
@@ -8,6 +9,8 @@ from . import (
     do_deployment_steps,
     do_deployment_rollback,
     do_deployment_step,
+    do_deployment_dry_run,
+    do_deployment_promotion,
     do_error_code,
     project_task,
 )

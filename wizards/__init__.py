@@ -1,2 +1,3 @@
 from . import do_deploy_wizard
+from . import do_deploy_wizard_dry_run
 from . import do_rollback_wizard

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from engine import error_catalogue
-from engine.error_catalogue import BEYOND_SOP, ERROR_CODES, QUALITY_GATE_CODES, SEVERITIES
+from engine.error_catalogue import (
+    BEYOND_SOP,
+    CHANGE_PREVIEW_CODES,
+    ERROR_CODES,
+    QUALITY_GATE_CODES,
+    SEVERITIES,
+)
 from engine.errors import REDACTED, DeployError, redact
 
 SOP = Path(__file__).resolve().parents[3] / "shared" / "SOP-DEPLOY-001.md"
@@ -23,9 +29,11 @@ def test_catalogue_has_the_31_sop_codes_in_step_order():
     steps = [entry.step for entry in ERROR_CODES.values()]
     assert steps == sorted(steps)
     assert set(steps) == set(range(0, 9))
-    # Step 0: the quality gates, checked before step 1; codes beyond the SOP.
-    assert {code for code, entry in ERROR_CODES.items() if entry.step == 0} == QUALITY_GATE_CODES
-    assert QUALITY_GATE_CODES <= BEYOND_SOP
+    # Step 0: the quality gates, checked before step 1, and the refusals of a dry run or a
+    # promotion, before a deployment exists; codes beyond the SOP.
+    assert {code for code, entry in ERROR_CODES.items() if entry.step == 0} == (
+        QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES)
+    assert QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES <= BEYOND_SOP
 
 
 @pytest.mark.skipif(not SOP.exists(), reason="the shared SOP is not beside this clone")
