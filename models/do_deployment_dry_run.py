@@ -54,11 +54,10 @@ class DoDeployment(models.Model):
         for deployment in self:
             deployment.can_dry_run = not deployment._dry_run_too_late()
 
-    @api.depends("dry_run_data", "dry_run_date", "dry_run_user_id")
+    @api.depends("dry_run_data")
     def _compute_dry_run_report(self):
         for deployment in self:
-            deployment.dry_run_report = self._dry_run_html(
-                deployment.dry_run_data, deployment.dry_run_date, deployment.dry_run_user_id)
+            deployment.dry_run_report = self._dry_run_html(deployment.dry_run_data)
 
     def _dry_run_too_late(self):
         self.ensure_one()
@@ -229,13 +228,10 @@ class DoDeployment(models.Model):
         }
 
     @api.model
-    def _dry_run_html(self, data, when=False, user=False):
-        """The dry run report (verdict, cost before → after, diff) as HTML; False if none."""
+    def _dry_run_html(self, data):
+        """The dry run report (verdict, cost before → after, diff) as HTML; False if none.
+        Who ran it and when are fields of the form, shown in the reader's time zone."""
         if not data:
             return False
-        return self.env["ir.qweb"]._render("do_deploy.do_deployment_dry_run_report", {
-            "view": self._dry_run_view(data),
-            "when": when and fields.Datetime.context_timestamp(self, when).strftime(
-                "%Y-%m-%d %H:%M"),
-            "who": user and user.name,
-        })
+        return self.env["ir.qweb"]._render("do_deploy.do_deployment_dry_run_report",
+                                           {"view": self._dry_run_view(data)})

@@ -64,7 +64,6 @@ class TestDryRun(DryRunCommon):
         self.assertIn("DigitalOcean accepts this change", report)
         self.assertIn("$24.00", report)
         self.assertIn("odoo:v1.2.0", report)
-        self.assertIn("Dana User", report)
         self.assertIn("Dry run by Dana User: DigitalOcean accepts it; monthly cost $24.00 → "
                       "$24.00.", deployment.message_ids.mapped("preview"))
 
