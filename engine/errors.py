@@ -10,8 +10,12 @@ import re
 from .error_catalogue import ERROR_CODES
 
 REDACTED = "***"
-_TOKEN_RE = re.compile(r"\b(do[por]_v1_)[A-Za-z0-9]+")
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+# DigitalOcean (dop_v1_/doo_v1_/dor_v1_) and GitHub (ghp_, gho_, ghu_, ghs_, ghr_,
+# github_pat_) tokens, and Slack incoming-webhook paths, which are secrets themselves.
+_TOKEN_RE = re.compile(
+    r"\b(do[por]_v1_|gh[pousr]_|github_pat_|hooks\.slack\.com/services/)[A-Za-z0-9_/]+")
+# "Bearer x" anywhere; GitHub's "Authorization: token x" only in that header.
+_BEARER_RE = re.compile(r"(?i)(bearer\s+|authorization:\s*token\s+)[^\s\"',]+")
 _QUERY_TOKEN_RE = re.compile(r"(?i)([?&](?:token|access_token)=)[^&\s\"']+")
 
 

@@ -125,7 +125,14 @@ def test_deploy_error_refuses_unknown_codes():
     ('{"auth": "bearer s3cr3t"}', f'{{"auth": "bearer {REDACTED}"}}'),
     ("GET /x?token=abc&y=1", f"GET /x?token={REDACTED}&y=1"),
     ("GET /x?a=1&access_token=abc", f"GET /x?a=1&access_token={REDACTED}"),
+    ("GitHub ghp_16C7e42F292c6912E7710c838347Ae178B4a", f"GitHub ghp_{REDACTED}"),
+    ("ghs_abc123DEF and gho_x1", f"ghs_{REDACTED} and gho_{REDACTED}"),
+    ("pat github_pat_11ABCDEFG0_abcdefXYZ123 end", f"pat github_pat_{REDACTED} end"),
+    ("Authorization: token s3cr3t-value", f"Authorization: token {REDACTED}"),
+    ("POST https://hooks.slack.com/services/T000/B000/XXXXXXXX failed",
+     f"POST https://hooks.slack.com/services/{REDACTED} failed"),
     ("nothing secret here", "nothing secret here"),
+    ("a token of trust", "a token of trust"),
 ])
 def test_redact_masks_token_shapes(text, expected):
     assert redact(text) == expected
