@@ -10,6 +10,7 @@ from . import (
     do_deployment_step,
     do_error_code,
     do_kpi_period,
+    do_kpi_indexes,
     do_kpi_report,
     do_kpi_dashboard,
     do_kpi_dashboard_line,

@@ -24,7 +24,6 @@ class DoDoraReport(models.TransientModel):  # pylint: disable=no-wizard-in-model
     _name = "do.dora.report"
     _description = "DORA Metrics"
     _inherit = ["do.kpi.period"]
-    _default_period_days = 90
 
     line_ids = fields.One2many(
         "do.dora.report.line", "report_id", compute="_compute_line_ids", store=True)
@@ -80,10 +79,12 @@ class DoDoraReport(models.TransientModel):  # pylint: disable=no-wizard-in-model
             if period == "in":
                 query.add_where(SQL("%s >= %s AND %s < %s", at, start, at, end))
                 sql = query.select(*columns)
-            else:  # each app's last change before the period
-                query.add_where(SQL("%s < %s", at, start))
-                sql = SQL("SELECT DISTINCT ON (last.app_id) * FROM (%s) last "
-                          "ORDER BY last.app_id, last.at DESC, last.id DESC",
+            else:  # each app's last change before the period, one index probe per app
+                query.add_where(SQL("%s < %s AND %s = dora_app.id", at, start,
+                                    SQL.identifier(table, "app_id")))
+                query.order = SQL("%s DESC, %s DESC", at, SQL.identifier(table, "id"))
+                query.limit = 1
+                sql = SQL("SELECT last.* FROM do_app dora_app CROSS JOIN LATERAL (%s) last",
                           query.select(*columns))
             self.env.cr.execute(sql)
             records += [metrics.Deployment(

@@ -15,7 +15,7 @@ class DoKpiDashboard(models.TransientModel):  # pylint: disable=no-wizard-in-mod
     critical thresholds (engine/metrics.py). One query over ``do.kpi.report``."""
 
     _name = "do.kpi.dashboard"
-    _description = "Deployment KPI Dashboard"
+    _description = "Deployment KPIs"
     _inherit = ["do.kpi.period"]
 
     line_ids = fields.One2many(

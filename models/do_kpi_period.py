@@ -24,6 +24,13 @@ class DoKpiPeriod(models.AbstractModel):
             if record.date_from > record.date_to:
                 raise ValidationError(self.env._("The period ends before it starts."))
 
+    @api.depends("date_from", "date_to")
+    def _compute_display_name(self):
+        for record in self:
+            record.display_name = self.env._(
+                "%(report)s, %(start)s to %(end)s", report=record._description,
+                start=record.date_from, end=record.date_to)
+
     def _period_bounds(self):
         """[start, end) of the period as naive UTC datetimes."""
         self.ensure_one()

@@ -72,7 +72,7 @@ class DoKpiReport(models.Model):
             CREATE VIEW %(table)s AS (
                 SELECT d.id,
                        d.id AS deployment_id,
-                       COALESCE(d.end_date, d.start_date) AS date,
+                       (COALESCE(d.end_date, d.start_date)) AS date,
                        d.app_id, d.environment, d.project_id, t.partner_id, d.company_id,
                        d.state,
                        (d.state = 'done')::int AS succeeded,
@@ -99,23 +99,37 @@ class DoKpiReport(models.Model):
                   CROSS JOIN LATERAL (
                       SELECT (d.rollback_id IS NOT NULL OR d.state = 'rolled_back')::int AS flag
                   ) rb
-                  LEFT JOIN LATERAL (
-                      SELECT SUM(CASE WHEN s.code = 'health_check' THEN (
-                                     SELECT count(*)
-                                       FROM jsonb_array_elements(
-                                            COALESCE(s.data -> 'checks', '[]'::jsonb)) c
-                                      WHERE (c ->> 'ok')::boolean IS FALSE) END) AS failures,
-                             MAX(CASE WHEN s.code != 'health_check' THEN 0
-                                      WHEN s.state = 'failed'
-                                      THEN COALESCE((s.data ->> 'consecutive_failures')::int, 0)
-                                      ELSE 1 END) AS consecutive,
-                             MIN(s.start_date) AS serving_errors_since,
-                             MAX(s.end_date) AS serving_errors_until
-                        FROM do_deployment_step s
-                       WHERE s.deployment_id = d.id
-                         AND ((s.code = 'health_check' AND s.state IN ('warning', 'failed'))
-                              OR (s.code = 'validate' AND s.state = 'failed'))
-                  ) h ON TRUE
+                  LEFT JOIN (
+                      SELECT t.deployment_id,
+                             SUM(t.failures) AS failures,
+                             MAX(t.consecutive) AS consecutive,
+                             MIN(t.start_date) FILTER (WHERE t.serving_errors)
+                                 AS serving_errors_since,
+                             MAX(t.end_date) FILTER (WHERE t.serving_errors)
+                                 AS serving_errors_until
+                        FROM (
+                            -- the rows of do_deployment_step_insight_trouble_idx
+                            SELECT s.deployment_id, s.start_date, s.end_date, f.failures,
+                                   CASE WHEN s.code != 'health_check' THEN 0
+                                        WHEN s.state = 'failed' THEN GREATEST(COALESCE(
+                                            (s.data ->> 'consecutive_failures')::int, 0),
+                                            LEAST(f.failures, 1))
+                                        ELSE LEAST(f.failures, 1) END AS consecutive,
+                                   (s.state = 'failed' OR f.failures > 0) AS serving_errors
+                              FROM do_deployment_step s
+                             CROSS JOIN LATERAL (
+                                 SELECT CASE WHEN s.code != 'health_check' THEN 0 ELSE (
+                                            SELECT count(*)
+                                              FROM jsonb_array_elements(
+                                                   COALESCE(s.data -> 'checks', '[]'::jsonb)) c
+                                             WHERE (c ->> 'ok')::boolean IS FALSE)
+                                        END AS failures
+                             ) f
+                             WHERE (s.code = 'health_check' AND s.state IN ('warning', 'failed'))
+                                OR (s.code = 'validate' AND s.state = 'failed')
+                        ) t
+                       GROUP BY t.deployment_id
+                  ) h ON h.deployment_id = d.id
                  WHERE d.kind = %(deploy)s AND d.state IN %(finished)s
             )
             """,
@@ -145,7 +159,8 @@ class DoKpiReport(models.Model):
                     deployments=count, succeeded=succeeded or 0, failed=failed or 0,
                     rolled_back=rolled_back or 0, timed=timed or 0,
                     # the ORM reads an average of no value as 0: no time without a success
-                    mean_seconds=mean if timed else None, p95_seconds=p95 if timed else None, health_check_failures=health_failures or 0,
+                    mean_seconds=mean if timed else None, p95_seconds=p95 if timed else None,
+                    health_check_failures=health_failures or 0,
                     max_consecutive_health_failures=consecutive if count else None,
                     deployments_with_health_failures=with_failures or 0,
                     zero_downtime=zero_downtime or 0, downtime_seconds=downtime or 0.0)

@@ -19,7 +19,7 @@ class DoKpiStageBenchmark(models.TransientModel):  # pylint: disable=no-wizard-i
     """
 
     _name = "do.kpi.stage.benchmark"
-    _description = "Stage Benchmark Report"
+    _description = "Stage Benchmarks"
     _inherit = ["do.kpi.period"]
 
     app_ids = fields.Many2many(
