@@ -84,8 +84,9 @@ class DoDoraReport(models.TransientModel):  # pylint: disable=no-wizard-in-model
                                     SQL.identifier(table, "app_id")))
                 query.order = SQL("%s DESC, %s DESC", at, SQL.identifier(table, "id"))
                 query.limit = 1
-                sql = SQL("SELECT last.* FROM do_app dora_app CROSS JOIN LATERAL (%s) last",
-                          query.select(*columns))
+                sql = SQL("SELECT last.* FROM do_app dora_app CROSS JOIN LATERAL (%s) last "
+                          "WHERE dora_app.environment = %s",
+                          query.select(*columns), metrics.PRODUCTION)
             self.env.cr.execute(sql)
             records += [metrics.Deployment(
                 id=row[0], app=row[1], project=row[2], state=row[3], started=row[4],
