@@ -26,6 +26,11 @@
         "views/do_deployment_promotion_views.xml",
         "views/do_error_code_views.xml",
         "views/project_task_views.xml",
+        "views/do_kpi_report_views.xml",
+        "views/do_kpi_dashboard_views.xml",
+        "views/do_kpi_stage_benchmark_views.xml",
+        "views/do_dora_report_views.xml",
+        "report/do_stage_benchmark_report.xml",
         "views/menus.xml",
     ],
     "demo": [

@@ -50,6 +50,11 @@ ESCALATE = "escalate"
 CLEAR = "clear"
 # The key of the whole-deployment row of the stage benchmark report.
 TOTAL_STEP = "total"
+# SOP-DEPLOY-001, "Performance Benchmarks": expected seconds of each step, by SOP step
+# number (the pipeline's step budgets, an app may override them), and of a whole
+# deployment ("Total <10min").
+SOP_STEP_BUDGETS = {1: 10, 2: 30, 3: 15, 4: 480, 5: 30, 6: 10, 7: 60, 8: 10}
+SOP_TOTAL_BUDGET = 600.0
 SECONDS_PER_DAY = 86400.0
 
 
@@ -543,9 +548,9 @@ def stage_benchmarks(records, budgets, *, total_budget=None):
     """The stage benchmark report: one :class:`StageBenchmark` per step of ``budgets``.
 
     ``budgets`` maps each step code to its budget in seconds, in report order.
-    The budgets are the Odoo side's (``SOP_STEP_BUDGETS`` of models/do_app.py by
-    SOP step number, through ``DEPLOY_STEPS`` of models/do_deployment_step.py, or
-    one app's own budgets for that app's report); they are not repeated here.
+    The budgets are :data:`SOP_STEP_BUDGETS` by SOP step number (mapped to step
+    codes through ``DEPLOY_STEPS`` of models/do_deployment_step.py), or one app's
+    own budgets for that app's report.
     Every duration a deployment (kind deploy, any outcome) recorded for a step
     counts. With ``total_budget``, a last row ``total``: the start-to-end time of
     the done deployments against it (the SOP's "Total <10min").

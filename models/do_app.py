@@ -5,10 +5,9 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine.deployment import spec_version
 from ..engine.errors import DeployError
+from ..engine.metrics import SOP_STEP_BUDGETS
 from .do_app_endpoint_check import DEFAULT_ENDPOINT_CHECKS
 
-# SOP-DEPLOY-001 "Performance Benchmarks": expected seconds per step.
-SOP_STEP_BUDGETS = {1: 10, 2: 30, 3: 15, 4: 480, 5: 30, 6: 10, 7: 60, 8: 10}
 SOP_DEPLOY_TIMEOUT = 600
 USER_GROUP = "do_deploy.group_do_deploy_user"
 MANAGER_GROUP = "do_deploy.group_do_deploy_manager"

@@ -14,3 +14,6 @@ from . import test_api_signed_trigger
 from . import test_scale
 from . import test_dry_run
 from . import test_promote
+from . import test_kpi
+from . import test_stage_report
+from . import test_dora

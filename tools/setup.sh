@@ -125,6 +125,12 @@ system_parts() {
         chromium=$(command -v chromium)
     fi
     part chromium "$("$chromium" --version 2>/dev/null | head -1) ($chromium)"
+
+    # The stage benchmark report prints through wkhtmltopdf (Odoo renders only HTML
+    # without it); pdftoppm turns a page into the README's screenshot.
+    command -v wkhtmltopdf >/dev/null || apt_install "wkhtmltopdf (PDF reports)" wkhtmltopdf
+    command -v pdftoppm >/dev/null || apt_install "pdftoppm (report screenshots)" poppler-utils
+    part wkhtmltopdf "$(wkhtmltopdf --version 2>/dev/null | head -1)"
 }
 
 # ---------------------------------------------------------------- Odoo 19
