@@ -8,6 +8,13 @@ from . import (
     do_deployment_steps,
     do_deployment_rollback,
     do_deployment_step,
+    do_gate_config,
+    do_gate_github,
+    do_gate,
+    do_approval,
+    do_gate_confirmation,
+    do_freeze_window,
+    do_deployment_gates,
     do_error_code,
     project_task,
 )
