@@ -45,7 +45,7 @@ class DoDeployment(models.Model):
 
     _inherit = "do.deployment"
 
-    state = fields.Selection(selection_add=[("draft",), ("waiting", "Waiting")],
+    state = fields.Selection(selection_add=[("draft",), ("waiting", "Waiting"), ("queued",)],
                              ondelete={"waiting": "set default"})
     commit_sha = fields.Char(
         string="Commit", tracking=True,

@@ -433,8 +433,9 @@ class TestGatesTour(GatesCommon, HttpCase):
         task = self.env["project.task"].create({
             "name": "Release v1.2.0: new checkout", "project_id": self.project.id,
             "stage_id": self.stage_ready.id, "user_ids": [(4, self.user.id)]})
+        # The first tour on a fresh database also builds the asset bundles.
         self.start_tour(f"/odoo/project.task/{task.id}", "do_deploy_gates_request",
-                        login="dep_user")
+                        login="dep_user", timeout=240)
         deployment = task.deployment_ids
         self.assertEqual((deployment.state, deployment.app_id), ("waiting", self.production))
         self.assertEqual(deployment.requested_by_id, self.user)
