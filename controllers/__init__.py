@@ -1,5 +1,6 @@
 from . import common
 from . import health
 from . import deployments
+from . import gates
 from . import tasks
 from . import fallback

@@ -5,7 +5,8 @@ Two ways to authenticate, both GitHub-Actions friendly:
 * ``Authorization: Bearer <Odoo API key>``: the request runs as the key's
   user, with that user's groups and record rules, as if they had clicked
   Deploy in the web client (staging needs Deployment User, production
-  Deployment Manager).
+  Deployment Manager unless it waits for approval: then a Deployment User's
+  request waits for the approvers, as every gate of the app is obeyed).
 * ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`` under the app's webhook
   secret, as GitHub signs webhooks. A POST signs its raw body (which names
   the app); a GET, which has no body, signs the request path. The secret only
@@ -50,9 +51,10 @@ from .common import (
     signature_matches,
     unauthorized,
 )
+from .gates import gates_json
 
 TRIGGER_FIELDS = ("app", "image_tag", "task_id", "force_rebuild", "idempotency_key",
-                  "components", "note")
+                  "components", "note", "commit_sha")
 MAX_KEY_LENGTH = 255
 # Fields that must match when an idempotency key is replayed.
 REPLAY_FIELDS = ("app_id", "image_tag", "task_id", "force_rebuild")
@@ -110,6 +112,7 @@ def deployment_json(deployment):
             "reason": deployment.rollback_reason or None,
             "incident_task_id": deployment.incident_task_id.id or None,
         },
+        "gates": gates_json(deployment),
         "status_url": status_url(deployment),
     }
 
@@ -204,6 +207,8 @@ class DoDeployDeployments(http.Controller):
         }
         if values["components"]:
             vals["components"] = values["components"]
+        if values["commit_sha"]:
+            vals["commit_sha"] = values["commit_sha"]
         if values["task_id"]:
             task = request.env["project.task"].browse(values["task_id"])
             if not task.exists():
@@ -214,7 +219,7 @@ class DoDeployDeployments(http.Controller):
             vals["task_id"] = task.id
         else:
             vals["task_id"] = False
-        if app.environment == "production" and not request.env.user.has_group(MANAGER_GROUP):
+        if app._requires_manager_to_deploy() and not request.env.user.has_group(MANAGER_GROUP):
             raise ApiError(403, FORBIDDEN, "Only a Deployment Manager can deploy to production.")
         return vals
 
@@ -295,7 +300,7 @@ def _check_trigger_fields(body):
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise ApiError(422, VALIDATION_ERROR,
                        f"Give an 'idempotency_key' of 1 to {MAX_KEY_LENGTH} characters.")
-    for field in ("components", "note"):
+    for field in ("components", "note", "commit_sha"):
         if body.get(field) is not None and not isinstance(body[field], str):
             raise ApiError(422, VALIDATION_ERROR, f"'{field}' must be a string.")
     task_id = body.get("task_id")
@@ -307,4 +312,5 @@ def _check_trigger_fields(body):
         "idempotency_key": key.strip(),
         "components": body.get("components") or None,
         "note": body.get("note") or None,
+        "commit_sha": body.get("commit_sha") or None,
     }

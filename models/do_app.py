@@ -109,7 +109,7 @@ class DoApp(models.Model):
             app.deployment_count = count
             app.last_deployment_id = Deployment.browse(last_id)
 
-    @api.constrains("trigger_user_id", "environment", "company_id")
+    @api.constrains("trigger_user_id", "environment", "company_id", "approval_required")
     def _check_trigger_user(self):
         for app in self.filtered("trigger_user_id"):
             problem = app._trigger_user_problem()
@@ -131,7 +131,7 @@ class DoApp(models.Model):
             return self.env._(
                 "The app %(app)s has no trigger user, the user signed requests run as. %(fix)s",
                 app=self.name, fix=fix)
-        needed = MANAGER_GROUP if self.environment == "production" else USER_GROUP
+        needed = MANAGER_GROUP if self._requires_manager_to_deploy() else USER_GROUP
         if not user.active or user.share:
             reason = self.env._("is archived or not an internal user")
         elif self.company_id not in user.company_ids:

@@ -13,7 +13,8 @@ VERSION_ENV = appspec.VERSION_ENV
 IN_FLIGHT_STATES = ("running", "rolling_back")
 FINAL_STATES = ("done", "failed", "rolled_back", "canceled")
 KANBAN_STATE_ORDER = (
-    "queued", "running", "rolling_back", "failed", "rolled_back", "done", "canceled", "draft")
+    "waiting", "queued", "running", "rolling_back", "failed", "rolled_back", "done", "canceled",
+    "draft")
 # Each deploy step's duration, copied onto its deployment (see duration_update_spec).
 STEP_DURATION_FIELDS = {code: f"duration_{code}" for code, _name, _number in DEPLOY_STEPS}
 # What a user gives when creating a deployment (``name`` only as "/", ``kind`` only as
@@ -21,13 +22,17 @@ STEP_DURATION_FIELDS = {code: f"duration_{code}" for code, _name, _number in DEP
 # other field is the pipeline's, written through sudo.
 USER_CREATE_FIELDS = frozenset({
     "task_id", "app_id", "image_tag", "components", "force_rebuild", "note",
-    "idempotency_key", "retry_of_id", "requested_by_id", "name", "kind",
+    "idempotency_key", "retry_of_id", "requested_by_id", "name", "kind", "commit_sha",
 })
 # What a user may change on an existing deployment, by its state: what the form lets
 # them edit. A draft is still theirs; later only the note is.
 USER_WRITE_FIELDS = {
     "draft": frozenset({"task_id", "app_id", "image_tag", "components", "force_rebuild",
-                        "note"}),
+                        "note", "commit_sha"}),
+    # Waiting on its gates it has not started: a change re-evaluates them (and voids the
+    # approvals given for what it was before).
+    "waiting": frozenset({"task_id", "image_tag", "components", "force_rebuild", "note",
+                          "commit_sha"}),
 }
 USER_WRITE_ANY_STATE = frozenset({"note"})
 
@@ -418,6 +423,12 @@ class DoDeployment(models.Model):
                     "%(name)s is %(state)s; only a draft deployment can be started.",
                     name=deployment.name, state=deployment.state))
             self._check_environment_right(deployment.app_id)
+        self._queue()
+        return True
+
+    def _queue(self):
+        """Hand deployments to the runner's queue (from draft, or once their gates
+        passed: do_deployment_gates.py)."""
         now = fields.Datetime.now()
         self.sudo().write({"state": "queued", "queued_at": now})
         for deployment in self:
@@ -431,7 +442,6 @@ class DoDeployment(models.Model):
                     "Queued behind %(running)s, which is deploying to %(app)s.",
                     running=", ".join(busy.mapped("name")), app=deployment.app_id.name)))
         self._wake_runner()
-        return True
 
     def action_cancel(self):
         """Cancel before the app changed; afterwards only a rollback undoes a deployment."""
@@ -444,7 +454,7 @@ class DoDeployment(models.Model):
                     "ROLLBACK_CANCEL_DENIED: %(name)s is a rollback, and only a Deployment "
                     "Manager can start or call off a rollback. Ask one to cancel it.",
                     name=deployment.name))
-            if deployment.state in ("draft", "queued"):
+            if deployment.state in ("draft", "waiting", "queued"):
                 continue
             if deployment.kind == "rollback":
                 raise UserError(self.env._(

@@ -31,6 +31,7 @@ class ProjectTask(models.Model):
     deploy_state = fields.Selection(
         [
             ("none", "Not deployed"),
+            ("waiting", "Waiting on gates"),
             ("deploying", "Deploying"),
             ("deployed", "Deployed"),
             ("failed", "Failed"),
@@ -66,7 +67,8 @@ class ProjectTask(models.Model):
     @api.depends("deployment_ids.state", "deployment_ids.kind")
     def _compute_deploy_state(self):
         states = {
-            "draft": "none", "canceled": "none", "queued": "deploying", "running": "deploying",
+            "draft": "none", "canceled": "none", "waiting": "waiting",
+            "queued": "deploying", "running": "deploying",
             "rolling_back": "deploying", "done": "deployed", "failed": "failed",
             "rolled_back": "rolled_back",
         }

@@ -17,3 +17,4 @@ from . import test_promote
 from . import test_kpi
 from . import test_stage_report
 from . import test_dora
+from . import test_gates

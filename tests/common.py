@@ -109,6 +109,9 @@ class DeployCommon(TransactionCase):
             "registry_repository": "odoo",
             "deployed_stage_id": cls.stage_deployed.id,
             "incident_project_id": cls.incident_project.id,
+            # Production waits for an approval by default (issue 12); the pipeline's tests
+            # deploy at once, test_gates.py switches it back on.
+            "approval_required": False,
         })
         cls._bind(app, **sim_kwargs)
         return app

@@ -71,10 +71,11 @@ class DoDeployWizard(models.TransientModel):
 
     @api.model
     def _allowed_app_domain(self):
-        """Deployment Managers deploy to every app, Deployment Users to staging apps."""
-        environments = ["staging", "production"] if self.env.user.has_group(
-            "do_deploy.group_do_deploy_manager") else ["staging"]
-        return [("environment", "in", environments)]
+        """Deployment Managers deploy to every app, Deployment Users to staging apps and
+        request production deployments that wait for approval."""
+        if self.env.user.has_group("do_deploy.group_do_deploy_manager"):
+            return [("environment", "in", ["staging", "production"])]
+        return ["|", ("environment", "=", "staging"), ("approval_required", "=", True)]
 
     @api.depends_context("uid")
     def _compute_allowed_app_ids(self):
@@ -143,7 +144,7 @@ class DoDeployWizard(models.TransientModel):
                 "IMAGE_TAG_MISSING: DigitalOcean would refuse the image tag '%(tag)s': a "
                 "Docker tag has at most 128 letters, digits, '_', '.' or '-' and does not "
                 "start with '.' or '-'.", tag=tag)))
-        if self.app_id.environment == "production" and not self.env.user.has_group(
+        if self.app_id._requires_manager_to_deploy() and not self.env.user.has_group(
                 "do_deploy.group_do_deploy_manager"):
             problems.append(("right", self.env._(
                 "Only a Deployment Manager can deploy to the production app %(app)s; "

@@ -5,6 +5,7 @@ import { standardFieldProps } from "@web/views/fields/standard_field_props";
 
 export const DEPLOYMENT_STATES = {
     draft: [_t("Draft"), "text-bg-secondary"],
+    waiting: [_t("Waiting"), "text-bg-light"],
     queued: [_t("Queued"), "text-bg-info"],
     running: [_t("Running"), "text-bg-info"],
     rolling_back: [_t("Rolling Back"), "text-bg-warning"],
