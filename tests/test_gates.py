@@ -17,7 +17,7 @@ from odoo.addons.do_deploy.engine.tests.github_fake import TOKEN, FakeGitHub
 
 from .common import DeployCommon
 from .test_api_common import ApiCase
-from .test_ui_tours import PipelineRunner
+from .test_ui_tours import PipelineTourCase
 
 REPOSITORY = "acme/shop"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -425,7 +425,7 @@ class TestGatesApi(ApiCase):
 
 
 @tagged("post_install", "-at_install")
-class TestGatesTour(GatesCommon, HttpCase):
+class TestGatesTour(PipelineTourCase, GatesCommon, HttpCase):
     """In Chromium: a Deployment User requests a production deployment, a Deployment
     Manager approves it from the activity's link, and it runs to done."""
 
@@ -439,17 +439,12 @@ class TestGatesTour(GatesCommon, HttpCase):
         deployment = task.deployment_ids
         self.assertEqual((deployment.state, deployment.app_id), ("waiting", self.production))
         self.assertEqual(deployment.requested_by_id, self.user)
-        # The runner plays the cron from now on: while the deployment waits it has nothing
-        # to do, so only the approval lets it run.
-        runner = PipelineRunner(self, start_when=lambda records: True)
-        runner.started_watching.set()
-        runner.start()
-        try:
-            self.start_tour(f"/odoo/do.deployment/{deployment.id}", "do_deploy_gates_approve",
-                            login="dep_manager", timeout=240)
-        finally:
-            runner.stop()
-        self.env.invalidate_all()
+        # The runner plays the cron once the manager's browser has read the deployment
+        # (not while the browser logs in: both share the test cursor). While it waits it
+        # has nothing to do, so only the approval lets it run.
+        self.watch_tour(f"/odoo/do.deployment/{deployment.id}", "do_deploy_gates_approve",
+                        "dep_manager", start_when=lambda records: deployment.id in records.ids
+                        and records._name == "do.deployment")
         self.assertEqual(deployment.state, "done")
         self.assertEqual(deployment.approval_ids.user_id, self.manager)
         self.assertEqual(deployment.approval_ids.comment, "Release CHG-1042 approved")

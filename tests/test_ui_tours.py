@@ -94,19 +94,8 @@ class PipelineRunner(threading.Thread):
             raise self.error
 
 
-@tagged("post_install", "-at_install")
-class TestUiTours(DeployCommon, HttpCase):
-    """The three journeys of the issue, in headless Chromium, with a live pipeline."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.release_task = cls.env["project.task"].create({
-            "name": "Release v1.2.0: new login page",
-            "project_id": cls.project.id,
-            "stage_id": cls.stage_ready.id,
-            "user_ids": [(4, cls.user.id)],
-        })
+class PipelineTourCase:
+    """An HttpCase whose tours watch a live pipeline (mixed into an HttpCase)."""
 
     def watch_tour(self, url, tour, login, **runner_kwargs):
         """Run ``tour`` while a PipelineRunner advances the deployments."""
@@ -129,6 +118,21 @@ class TestUiTours(DeployCommon, HttpCase):
                 runner.stop()
         self.env.invalidate_all()
         return runner
+
+
+@tagged("post_install", "-at_install")
+class TestUiTours(PipelineTourCase, DeployCommon, HttpCase):
+    """The three journeys of the issue, in headless Chromium, with a live pipeline."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.release_task = cls.env["project.task"].create({
+            "name": "Release v1.2.0: new login page",
+            "project_id": cls.project.id,
+            "stage_id": cls.stage_ready.id,
+            "user_ids": [(4, cls.user.id)],
+        })
 
     def finish_in_test(self, deployment, max_passes=80):
         """Run the pipeline to the end from the test thread (no browser involved)."""
