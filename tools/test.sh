@@ -111,7 +111,14 @@ case "$odoo_version" in
             echo
             echo "== odoo suite again, through pytest-odoo (--odoo-http: HttpCase and tours included)"
             pytest_log=$(mktemp)
-            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q \
+            # A subset (ODOO_TEST_TAGS=/do_deploy:TestA,/do_deploy:TestB.test_x) is the
+            # same subset here: "TestA or (TestB and test_x)".
+            selection=()
+            if [ -n "${ODOO_TEST_TAGS:-}" ]; then
+                selection=(-k "$(tr ',' '\n' <<<"$ODOO_TEST_TAGS" | sed -E 's/^[^:]*://; s/^([^.]+)\.(.+)$/(\1 and \2)/' \
+                    | paste -sd '|' | sed 's/|/ or /g')")
+            fi
+            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q "${selection[@]}" \
                 --odoo-database="$db" --odoo-addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
                 --odoo-extra="db_host=${PGHOST:-127.0.0.1}" --odoo-http do_deploy/tests) >"$pytest_log" 2>&1
             pytest_rc=$?
