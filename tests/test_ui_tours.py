@@ -243,13 +243,22 @@ class TestScreenTours(DeployCommon, HttpCase):
                 self.start_tour(url, tour, login=login)
 
     def test_rolled_back_deployment_screen(self):
-        """Status bar, duration, reason, whole error codes, phase and the step's detail."""
+        """Status bar, duration, reason, whole error codes, phase and the step's detail.
+
+        The pipeline runs on a stopped Odoo clock: start and end fall in the same second,
+        as they do by chance for most runs against the simulator, which takes no time. The
+        form hid a duration of 0, so the duration tour failed whenever that happened.
+        """
         deployment = self.deploy("v1.4.0--health-fail-always")
-        self.run_until_idle()
+        stopped = fields.Datetime.now()
+        with patch.object(fields.Datetime, "now", lambda *args: stopped):
+            self.run_until_idle()
         self.assertEqual(deployment.state, "rolled_back")
+        self.assertEqual((deployment.start_date, deployment.end_date, deployment.duration),
+                         (stopped, stopped, 0.0))
         self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
-            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_reason",
-            "do_deploy_error_code_whole",
+            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_duration",
+            "do_deploy_rolled_back_reason", "do_deploy_error_code_whole",
             "do_deploy_monitor_phase", "do_deploy_step_detail",
         ])
 
