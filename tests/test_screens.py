@@ -296,6 +296,20 @@ class TestIncidentScreens(DeployCommon):
         self.assertNotIn(self.env.ref("base.user_root"), incident.user_ids)
         self.assertIn(self.manager.partner_id, incident.message_partner_ids)
 
+    def test_manual_rollback_incident_says_who_and_why(self):
+        """Issue 11: a manual rollback's incident read "Failure: ROLLBACK - " and
+        "Mitigation:" with nothing after."""
+        deployment = self.deploy("v1.2.0")
+        self.run_until_idle()
+        deployment.with_user(self.manager).action_rollback(reason="Checkout broken")
+        self.run_until_idle()
+        description = deployment.incident_task_id.description
+        self.assertNotIn("ROLLBACK - ", description)
+        self.assertNotRegex(description, r"Mitigation:(</b>|</strong>)?\s*</p>")
+        self.assertIn(f"Rolled back by hand by {self.manager.name}", description)
+        self.assertIn("Checkout broken", description)
+        self.assertIn("v1.2.0", description)
+
 
 @tagged("post_install", "-at_install")
 class TestHistoryScreens(DeployCommon):
