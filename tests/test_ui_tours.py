@@ -295,6 +295,14 @@ class TestScreenTours(DeployCommon, HttpCase):
         self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
             "do_deploy_building_phase", "do_deploy_no_negative_time"])
 
+    def test_deploy_wizard_from_a_deployed_task(self):
+        """The wizard says where its tag comes from only while it is that tag; the task's
+        stat button counts in the singular."""
+        self.task.description = "<p>Ship the new login page (image tag v1.2.0).</p>"
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.run_tours(f"/odoo/project.task/{self.task.id}", ["do_deploy_wizard_tag_source"])
+
     def test_roll_back_from_the_task(self):
         """A live deployment's task offers Roll back; the wizard names both versions."""
         self.deploy("v1.1.0")

@@ -265,6 +265,49 @@ tours.add("do_deploy_no_negative_time", {
     ],
 });
 
+// A task deployed once, whose description names v1.2.0.
+tours.add("do_deploy_wizard_tag_source", {
+    steps: () => [
+        {
+            content: "The task's stat button counts one deployment in the singular",
+            trigger: `${form} .o_do_deploy_task_stat .o_stat_value:visible`,
+            run() {
+                const text = this.anchor.innerText.replace(/\s+/g, " ").trim();
+                if (text !== "1 Deployment") {
+                    fail(`The stat button reads "${text}".`);
+                }
+            },
+        },
+        {
+            trigger: `${form} button[name='action_open_deploy_wizard']`,
+            run: "click",
+        },
+        {
+            content: "The wizard proposes the task's tag and says so",
+            trigger: `${dialog} div[name='image_tag'] input:value('v1.2.0')`,
+        },
+        {
+            trigger: `${dialog} .o_do_deploy_tag_source:visible:contains('the task')`,
+        },
+        {
+            content: "Another tag typed",
+            trigger: `${dialog} div[name='image_tag'] input`,
+            run: "edit v1.3.0 && press Tab",
+        },
+        {
+            content: "... is no longer said to come from the task",
+            trigger: `${dialog}:not(:has(.o_do_deploy_tag_source:visible)) div[name='image_tag'] input:value('v1.3.0')`,
+        },
+        {
+            trigger: ".modal footer button[special='cancel']",
+            run: "click",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
+
 tours.add("do_deploy_task_rollback", {
     steps: () => [
         {
