@@ -263,14 +263,16 @@ class TestScreenTours(DeployCommon, HttpCase):
         ])
 
     def test_failed_deployment_screen(self):
-        """A failed deployment's status bar; Retry reopens the wizard and links the retry."""
+        """A failed deployment's status bar and whole error code; Retry reopens the wizard
+        and links the retry."""
         self.account.token = "dop_v1_wrong"
         failed = self.deploy("v1.2.0", user=self.user)
         self.run_until_idle()
         self.assertEqual(failed.state, "failed")
         self.account.token = self.sim_token
+        self.assertEqual(failed.error_code_id.code, "UNAUTHORIZED")  # a long word
         self.run_tours(f"/odoo/do.deployment/{failed.id}", [
-            "do_deploy_failed_statusbar", "do_deploy_retry_wizard"])
+            "do_deploy_failed_statusbar", "do_deploy_error_code_whole", "do_deploy_retry_wizard"])
         retry = self.env["do.deployment"].search([("retry_of_id", "=", failed.id)])
         self.assertEqual((len(retry), retry.image_tag), (1, "v1.2.0"))
 

@@ -14,13 +14,22 @@ function fail(message) {
     throw new Error(message);
 }
 
-/** Every text part of every error badge of the cards sits on one line: no word is cut. */
+/** Every error badge of the cards shows its whole code (nothing hidden behind an
+ * ellipsis), and each text part sits on one line: no word is cut. */
 function checkErrorCodesWhole() {
     const badges = document.querySelectorAll(".o_do_deploy_step_error");
     if (!badges.length) {
         fail("No error badge on the step cards.");
     }
     for (const badge of badges) {
+        if (badge.scrollWidth > badge.clientWidth + 1) {
+            fail(`The error code "${badge.textContent}" is cut (${badge.scrollWidth} px in ${badge.clientWidth} px).`);
+        }
+        const card = badge.closest(".o_do_deploy_step").getBoundingClientRect();
+        const rect = badge.getBoundingClientRect();
+        if (rect.left < card.left - 1 || rect.right > card.right + 1) {
+            fail(`The error code "${badge.textContent}" overflows its card.`);
+        }
         for (const node of badge.childNodes) {
             if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) {
                 continue;
@@ -97,7 +106,7 @@ tours.add("do_deploy_error_code_whole", {
     steps: () => [
         {
             content: "Error codes on the cards are never cut inside a word",
-            trigger: `${form} .o_do_deploy_step[data-code='health_check'] .o_do_deploy_step_error`,
+            trigger: `${form} .o_do_deploy_step[data-state='failed'] .o_do_deploy_step_error`,
             run: checkErrorCodesWhole,
         },
     ],
