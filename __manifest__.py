@@ -12,9 +12,11 @@
     "data": [
         "security/do_deploy_security.xml",
         "security/ir.model.access.csv",
+        "security/do_notification_security.xml",
         "data/ir_sequence_data.xml",
         "data/do_error_code_data.xml",
         "data/ir_cron_data.xml",
+        "data/do_notification_data.xml",
         "wizards/do_deploy_wizard_views.xml",
         "wizards/do_rollback_wizard_views.xml",
         "views/do_account_views.xml",
@@ -24,6 +26,8 @@
         "views/do_error_code_views.xml",
         "views/project_task_views.xml",
         "views/menus.xml",
+        "views/do_notification_views.xml",
+        "views/do_alert_views.xml",
     ],
     "demo": [
         "demo/do_deploy_demo.xml",

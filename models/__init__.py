@@ -10,4 +10,10 @@ from . import (
     do_deployment_step,
     do_error_code,
     project_task,
+    do_notification_channel,
+    do_notification_route,
+    do_notification,
+    do_notification_attempt,
+    do_alert,
+    do_deployment_notify,
 )

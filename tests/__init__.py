@@ -12,3 +12,5 @@ from . import test_wizards
 from . import test_outbound_urls
 from . import test_api_signed_trigger
 from . import test_scale
+from . import test_notifications
+from . import test_alerts
