@@ -39,6 +39,7 @@ class DoAlert(models.Model):
     app_id = fields.Many2one("do.app", ondelete="cascade", index=True,
                              check_company=True, help="Empty: all apps of the company.")
     company_id = fields.Many2one("res.company", required=True, index=True)
+    scope = fields.Char(compute="_compute_scope", help="The app, or all apps.")
     state = fields.Selection([("open", "Open"), ("cleared", "Cleared")], required=True,
                              default="open", index=True)
     level = fields.Selection(LEVELS, required=True,
@@ -65,6 +66,11 @@ class DoAlert(models.Model):
         labels = dict(METRICS)
         for alert in self:
             alert.display_name = f"{labels.get(alert.metric, '')}: {alert._scope_label()}"
+
+    @api.depends("app_id")
+    def _compute_scope(self):
+        for alert in self:
+            alert.scope = alert.app_id.name or self.env._("All apps")
 
     def _scope_label(self):
         return (self.env._("app %(app)s", app=self.app_id.name) if self.app_id

@@ -101,7 +101,12 @@ class DoDeployment(models.Model):
         # The failure, or the failure that caused the rollback.
         failed = event_name in (events.FAILED, *events.ROLLBACK_EVENTS)
         code = run.error_code_id or subject.error_code_id
-        finished = run.state in ("done", "failed", "rolled_back", "rolling_back")
+        now = fields.Datetime.now()
+        duration = None
+        if run.state in ("done", "failed", "rolled_back", "rolling_back"):
+            # A deployment handing over to its rollback has no duration of its own yet.
+            duration = run.duration or (
+                (now - run.start_date).total_seconds() if run.start_date else 0.0)
         return events.DeploymentEvent(
             event=event_name,
             deployment=subject.name,
@@ -111,13 +116,13 @@ class DoDeployment(models.Model):
             previous_version=subject.previous_version or None,
             task=subject.task_id.display_name or None,
             requested_by=run.requested_by_id.name or None,
-            duration=run.duration if finished else None,
+            duration=duration,
             code=code.code if failed and code else None,
             message=(run.error_message or subject.error_message or None) if failed else None,
             link=subject._deployment_link(),
             app_url=run.app_id.ingress_url or None,
             rollback=run.name if run != subject else None,
-            occurred_at=fields.Datetime.now(),
+            occurred_at=now,
         )
 
     def _queue_event(self, event_name):

@@ -131,6 +131,7 @@ class DoNotification(models.Model):
         for notification in due:
             # One row locked at a time: a commit releases the locks of the whole batch.
             locked = notification.try_lock_for_update()
+            locked.invalidate_recordset(["state"])  # as another sender may have left it
             if locked and locked.state in PENDING_STATES:
                 locked._deliver_once()
             if not IrCron._commit_progress(1):
