@@ -103,6 +103,9 @@ class TestNotifications(NotificationCommon):
 
     def test_production_rollback_pages_then_resolves_with_one_dedup_key(self):
         deployment = self.deploy("v1.4.0--health-fail-always", app=self.production)
+        self.run_cron()
+        self.assertEqual(deployment.state, "running")
+        deployment.sudo().start_date = fields.Datetime.now() - timedelta(seconds=125)
         self.run_until_idle()
         self.assertEqual(deployment.state, "rolled_back")
         events = [(n.channel_id.name, n.event) for n in self.notifications(deployment)]
@@ -115,6 +118,11 @@ class TestNotifications(NotificationCommon):
             ("Slack #deployments", "rolled_back"), ("Slack #incidents", "rolled_back"),
             ("PagerDuty on-call", "rolled_back"),
         ])
+        # The failure that hands over to the rollback says how long the deployment ran
+        # (it has no duration of its own yet).
+        failed = self.notifications(deployment).filtered(lambda n: n.event == "failed")[0]
+        texts = [field["text"] for field in failed.payload["blocks"][1]["fields"]]
+        self.assertIn("*Duration*\n2 min", "\n".join(texts))
         self.deliver()
         self.assertEqual(self.pager.errors, [])
         self.assertEqual(self.slack.errors, [])
