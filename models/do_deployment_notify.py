@@ -75,7 +75,16 @@ class DoDeployment(models.Model):
         return action
 
     def _queue_notifications(self, previous_states):
-        """Queue the notifications of the transitions from ``previous_states`` ({id: state})."""
+        """Queue the notifications of the transitions from ``previous_states`` ({id: state}).
+
+        The new state is flushed first, outside the guard: a state the database refuses
+        (the unique index on running deployments the runner relies on) must raise to the
+        caller as it did before, not be swallowed as a notification fault. The guard's
+        savepoint flushes nothing else for the same reason.
+        """
+        if not any(previous_states.get(d.id) != d.state for d in self):
+            return
+        self.flush_recordset(["state"])
         for deployment in self:
             before = previous_states.get(deployment.id)
             key = (deployment.kind, deployment.state)
@@ -83,9 +92,10 @@ class DoDeployment(models.Model):
                     (*key[:1], before, deployment.state) in SILENT_TRANSITIONS):
                 continue
             try:
-                with self.env.cr.savepoint():
+                with self.env.cr.savepoint(flush=False):
                     deployment._queue_event(TRANSITION_EVENTS[key])
             except Exception:  # a notification must never fail a deployment
+                self.env["do.notification"].invalidate_model(flush=False)
                 _logger.exception("Notifications of %s (%s) could not be queued.",
                                   deployment.name, TRANSITION_EVENTS[key])
 
