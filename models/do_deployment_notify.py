@@ -77,14 +77,12 @@ class DoDeployment(models.Model):
     def _queue_notifications(self, previous_states):
         """Queue the notifications of the transitions from ``previous_states`` ({id: state}).
 
-        The new state is flushed first, outside the guard: a state the database refuses
-        (the unique index on running deployments the runner relies on) must raise to the
-        caller as it did before, not be swallowed as a notification fault. The guard's
-        savepoint flushes nothing else for the same reason.
+        The guard's savepoint flushes nothing: a pending write the database refuses (the
+        unique index on running deployments the runner relies on) must raise to the caller
+        when it flushes, as it did before, not be swallowed here as a notification fault.
+        Nor is the state flushed here: the runner decides when its writes reach the
+        database (some inside savepoints it rolls back).
         """
-        if not any(previous_states.get(d.id) != d.state for d in self):
-            return
-        self.flush_recordset(["state"])
         for deployment in self:
             before = previous_states.get(deployment.id)
             key = (deployment.kind, deployment.state)
