@@ -12,10 +12,12 @@
     "data": [
         "security/do_deploy_security.xml",
         "security/ir.model.access.csv",
+        "security/do_notification_security.xml",
         "data/ir_sequence_data.xml",
         "data/do_error_code_data.xml",
         "data/ir_cron_data.xml",
         "data/do_gate_data.xml",
+        "data/do_notification_data.xml",
         "wizards/do_deploy_wizard_views.xml",
         "wizards/do_rollback_wizard_views.xml",
         "wizards/do_deploy_wizard_dry_run_views.xml",
@@ -37,6 +39,8 @@
         "views/do_freeze_window_views.xml",
         "views/do_gate_templates.xml",
         "views/menus.xml",
+        "views/do_notification_views.xml",
+        "views/do_alert_views.xml",
     ],
     "demo": [
         "demo/do_deploy_demo.xml",

@@ -31,12 +31,13 @@ QUALITY_GATE_CODES = frozenset({
 })
 # Codes the SOP does not have, added for failures it does not foresee:
 # URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network;
-# PIPELINE_ERROR is Odoo's pipeline failing a deployment whose own failure handling broke.
+# PIPELINE_ERROR is Odoo's pipeline failing a deployment whose own failure handling broke;
+# NOTIFICATION_CHANNEL_INVALID is a notification channel refused for missing settings.
 # Refusals of a dry run or a promotion, in Odoo before any deployment exists, beyond the SOP.
 CHANGE_PREVIEW_CODES = frozenset({"DRY_RUN_TOO_LATE", "PROMOTION_NOT_ALLOWED",
                                   "NO_PRODUCTION_COUNTERPART"})
-BEYOND_SOP = QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES | frozenset({"URL_NOT_ALLOWED",
-                                                                    "PIPELINE_ERROR"})
+BEYOND_SOP = QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES | frozenset({
+    "URL_NOT_ALLOWED", "PIPELINE_ERROR", "NOTIFICATION_CHANNEL_INVALID"})
 
 _ROWS = [
     # Quality gates, checked before step 1 (the SOP's "Quality Gates (Before Deployment)")
@@ -194,6 +195,12 @@ _ROWS = [
      "Look at the app in the DigitalOcean console (which deployment is active, whether it is "
      "pinned to a rollback) and at the Odoo server log for the error logged with this "
      "deployment's name; then roll back or deploy again by hand."),
+    ("NOTIFICATION_CHANNEL_INVALID", 8, "low",
+     "A notification channel lacks what it needs to send, or plays a role of another type.",
+     5,
+     "Give the Slack channel its incoming webhook URL, the PagerDuty channel its 32-character "
+     "integration key and Events API URL, the e-mail channel a recipient; a role is played by "
+     "a channel of its type (Slack, e-mail, PagerDuty)."),
 ]
 
 ERROR_CODES = {row[0]: ErrorCode(*row) for row in _ROWS}

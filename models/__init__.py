@@ -30,4 +30,10 @@ from . import (
     do_dora_report,
     do_dora_report_line,
     project_task,
+    do_notification_channel,
+    do_notification_route,
+    do_notification,
+    do_notification_attempt,
+    do_alert,
+    do_deployment_notify,
 )

@@ -293,7 +293,8 @@ class DoDeployment(models.Model):
         """An incident task in the app's incident project, and the people concerned
         notified in the chatter. Returns (incident task, whether anyone was notified)."""
         app = failed.app_id
-        error_code = failed.error_code_id
+        # A manual rollback has no failure of its own: the rollback's, if it failed.
+        error_code = failed.error_code_id or rollback.error_code_id
         done = [f"{step.name}: {step.state}"
                 + (f" ({step.error_code_id.code})" if step.error_code_id else "")
                 for step in rollback.step_ids.sorted("sequence")]
@@ -303,13 +304,22 @@ class DoDeployment(models.Model):
         elif outcome := rollback._revert_outcome():
             done.append(outcome)
         severity = "critical" if critical else (error_code.severity or "high")
-        description = Markup(
-            "<p><b>Failure:</b> %s - %s</p><p><b>Message:</b> %s</p>"
-            "<p><b>Mitigation:</b> %s</p><p><b>Severity:</b> %s</p>"
+        cause = Markup()
+        if rollback and not failed.error_code_id:
+            cause += Markup("<p><b>%s</b></p>") % self.env._(
+                "Rolled back by hand by %(user)s: %(reason)s",
+                user=rollback.requested_by_id.name, reason=rollback.rollback_reason or "")
+        if error_code:
+            cause += Markup("<p><b>Failure:</b> %s - %s</p><p><b>Message:</b> %s</p>") % (
+                error_code.code, error_code.name,
+                failed.error_message or rollback.error_message or "")
+        if error_code.mitigation:
+            cause += Markup("<p><b>Mitigation:</b> %s</p>") % error_code.mitigation
+        description = cause + Markup(
+            "<p><b>Severity:</b> %s</p>"
             "<p><b>What was done:</b></p><ul>%s</ul>"
             "<p>Deployment %s of %s to %s (%s); previous deployment %s (%s).</p>") % (
-            error_code.code or "ROLLBACK", error_code.name or "", failed.error_message or
-            rollback.rollback_reason or "", error_code.mitigation or "", severity,
+            severity,
             Markup("").join(Markup("<li>%s</li>") % line for line in done),
             failed.name, failed.image_tag or "", app.name, app.environment,
             failed.previous_do_deployment_id or "-", failed.previous_version or "-")

@@ -18,3 +18,5 @@ from . import test_kpi
 from . import test_stage_report
 from . import test_dora
 from . import test_gates
+from . import test_notifications
+from . import test_alerts

@@ -2,6 +2,7 @@
 after a rollback, the deploy and rollback wizards, the step detail, the error codes and
 the demo data. What the browser shows is in test_ui_tours.py."""
 
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -256,6 +257,24 @@ class TestDemoData(DeployCommon):
     def records(self, model):
         return self.demo.xpath(f"//record[@model='{model}']")
 
+    def test_demo_follows_the_simulator_port(self):
+        """Issue 11: with another SIM_PORT the apps' ingress stayed on 8799, so the first
+        demo deployment failed its health check and its rollback too."""
+        spec = importlib.util.spec_from_file_location(
+            "do_deploy_demo_simulator", ADDON / "tools" / "demo_simulator.py")
+        demo_simulator = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo_simulator)
+        # As the demo data leaves them: the default port.
+        self.account.api_url = "http://127.0.0.1:8799"
+        self.staging.ingress_url = f"http://127.0.0.1:8799/_ingress/{self.staging.do_app_id}"
+        port = self.server.url.rsplit(":", 1)[1].strip("/")
+        demo_simulator.point_demo_at_simulator(self.env, port)
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(self.account.api_url, self.server.url.rstrip("/"))
+        self.assertTrue(self.staging.ingress_url.startswith(f"{self.server.url.rstrip('/')}/"))
+
     def test_incident_project_has_stages(self):
         """Issue 11: incidents landed in a folded "None" column."""
         stages = [record for record in self.records("project.task.type")
@@ -295,6 +314,20 @@ class TestIncidentScreens(DeployCommon):
         self.assertTrue(incident)
         self.assertNotIn(self.env.ref("base.user_root"), incident.user_ids)
         self.assertIn(self.manager.partner_id, incident.message_partner_ids)
+
+    def test_manual_rollback_incident_says_who_and_why(self):
+        """Issue 11: a manual rollback's incident read "Failure: ROLLBACK - " and
+        "Mitigation:" with nothing after."""
+        deployment = self.deploy("v1.2.0")
+        self.run_until_idle()
+        deployment.with_user(self.manager).action_rollback(reason="Checkout broken")
+        self.run_until_idle()
+        description = deployment.incident_task_id.description
+        self.assertNotIn("ROLLBACK - ", description)
+        self.assertNotRegex(description, r"Mitigation:(</b>|</strong>)?\s*</p>")
+        self.assertIn(f"Rolled back by hand by {self.manager.name}", description)
+        self.assertIn("Checkout broken", description)
+        self.assertIn("v1.2.0", description)
 
 
 @tagged("post_install", "-at_install")

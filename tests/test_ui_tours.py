@@ -247,25 +247,36 @@ class TestScreenTours(DeployCommon, HttpCase):
                 self.start_tour(url, tour, login=login)
 
     def test_rolled_back_deployment_screen(self):
-        """Status bar, duration, reason, whole error codes, phase and the step's detail."""
+        """Status bar, duration, reason, whole error codes, phase and the step's detail.
+
+        The pipeline runs on a stopped Odoo clock: start and end fall in the same second,
+        as they do by chance for most runs against the simulator, which takes no time. The
+        form hid a duration of 0, so the duration tour failed whenever that happened.
+        """
         deployment = self.deploy("v1.4.0--health-fail-always")
-        self.run_until_idle()
+        stopped = fields.Datetime.now()
+        with patch.object(fields.Datetime, "now", lambda *args: stopped):
+            self.run_until_idle()
         self.assertEqual(deployment.state, "rolled_back")
+        self.assertEqual((deployment.start_date, deployment.end_date, deployment.duration),
+                         (stopped, stopped, 0.0))
         self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
-            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_reason",
-            "do_deploy_error_code_whole",
+            "do_deploy_rolled_back_statusbar", "do_deploy_rolled_back_duration",
+            "do_deploy_rolled_back_reason", "do_deploy_error_code_whole",
             "do_deploy_monitor_phase", "do_deploy_step_detail",
         ])
 
     def test_failed_deployment_screen(self):
-        """A failed deployment's status bar; Retry reopens the wizard and links the retry."""
+        """A failed deployment's status bar and whole error code; Retry reopens the wizard
+        and links the retry."""
         self.account.token = "dop_v1_wrong"
         failed = self.deploy("v1.2.0", user=self.user)
         self.run_until_idle()
         self.assertEqual(failed.state, "failed")
         self.account.token = self.sim_token
+        self.assertEqual(failed.error_code_id.code, "UNAUTHORIZED")  # a long word
         self.run_tours(f"/odoo/do.deployment/{failed.id}", [
-            "do_deploy_failed_statusbar", "do_deploy_retry_wizard"])
+            "do_deploy_failed_statusbar", "do_deploy_error_code_whole", "do_deploy_retry_wizard"])
         retry = self.env["do.deployment"].search([("retry_of_id", "=", failed.id)])
         self.assertEqual((len(retry), retry.image_tag), (1, "v1.2.0"))
 
@@ -289,6 +300,14 @@ class TestScreenTours(DeployCommon, HttpCase):
         self.run_tours(f"/odoo/project.task/{self.task.id}", ["do_deploy_running_banner"])
         self.run_tours(f"/odoo/do.deployment/{deployment.id}", [
             "do_deploy_building_phase", "do_deploy_no_negative_time"])
+
+    def test_deploy_wizard_from_a_deployed_task(self):
+        """The wizard says where its tag comes from only while it is that tag; the task's
+        stat button counts in the singular."""
+        self.task.description = "<p>Ship the new login page (image tag v1.2.0).</p>"
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.run_tours(f"/odoo/project.task/{self.task.id}", ["do_deploy_wizard_tag_source"])
 
     def test_roll_back_from_the_task(self):
         """A live deployment's task offers Roll back; the wizard names both versions."""

@@ -39,13 +39,6 @@ if [ "$state" != "installed" ]; then
     [ "$state" = "installed" ] || { echo "do_deploy is '$state' in $DB, not installed" >&2; exit 1; }
 fi
 
-# The demo account and the demo apps' ingress point at the simulator this script
-# started, whatever its port.
-psql -h "$PGHOST" -qc "UPDATE do_account SET api_url = 'http://127.0.0.1:$SIM_PORT'
-                       WHERE backend = 'simulator';
-                       UPDATE do_app SET ingress_url = regexp_replace(ingress_url,
-                           '^http://127\.0\.0\.1:[0-9]+/', 'http://127.0.0.1:$SIM_PORT/')
-                       WHERE account_id IN (SELECT id FROM do_account WHERE backend = 'simulator')" "$DB" || exit 1
 # The simulator is on this server's loopback, which the pipeline fetches only when the
 # system parameter do_deploy.allowed_networks allows it: the demo data sets it, and a
 # demo database made before that setting existed gets it here.
@@ -53,14 +46,18 @@ psql -h "$PGHOST" -qc "INSERT INTO ir_config_parameter (key, value, create_date,
                        VALUES ('do_deploy.allowed_networks', '127.0.0.1', now(), now())
                        ON CONFLICT (key) DO NOTHING" "$DB" || exit 1
 
-# The demo apps' live version, as the simulator reports it (v1.0.0 on a new simulator);
-# Odoo's own log of opening the database is shown only if that fails.
+# The demo account and the demo apps' ingress point at the simulator this script
+# started, whatever its port; then the demo apps' live version, as the simulator reports
+# it (v1.0.0 on a new simulator). Odoo's own log of opening the database is shown only
+# if that fails.
 sync_log=$(mktemp)
-(cd "$addons_dir" && $PY - "$DB" "$ROOT" "$PGHOST" 2>"$sync_log" <<'PYEOF'
+(cd "$addons_dir" && $PY - "$DB" "$ROOT" "$PGHOST" "$SIM_PORT" 2>"$sync_log" <<'PYEOF'
 import sys
 sys.path.insert(0, sys.argv[2] + "/tools")
+from demo_simulator import point_demo_at_simulator
 from odoo_env import odoo_env
 with odoo_env(sys.argv[1], sys.argv[3]) as env:
+    point_demo_at_simulator(env, sys.argv[4])
     apps = env["do.app"].search([("account_id.backend", "=", "simulator")])
     for app, error in apps._sync_from_digitalocean().items():
         print(f"{app.name}: live version not read: {error.code}: {error.message}")

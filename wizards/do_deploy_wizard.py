@@ -38,6 +38,9 @@ class DoDeployWizard(models.TransientModel):
              "(\"image tag v1.4.2\", \"tag: ...\" or a version like v1.4.2 in its title or "
              "description), else to the tag last deployed for the app.")
     tag_source = fields.Char(compute="_compute_image_tag", store=True)
+    # The tag proposed from tag_source: the form says where the tag comes from only while
+    # the user has not typed another one.
+    proposed_tag = fields.Char(compute="_compute_image_tag", store=True)
     components = fields.Char(
         compute="_compute_components", store=True, readonly=False,
         help="Comma-separated names of the image components that get the new tag; "
@@ -108,7 +111,7 @@ class DoDeployWizard(models.TransientModel):
                     order="end_date desc, id desc", limit=1)
                 tag = last.image_tag
                 source = last and self.env._("the app's last deployment")
-            wizard.image_tag = tag or False
+            wizard.image_tag = wizard.proposed_tag = tag or False
             wizard.tag_source = source or False
 
     @api.depends("app_id", "retry_of_id")

@@ -14,13 +14,22 @@ function fail(message) {
     throw new Error(message);
 }
 
-/** Every text part of every error badge of the cards sits on one line: no word is cut. */
+/** Every error badge of the cards shows its whole code (nothing hidden behind an
+ * ellipsis), and each text part sits on one line: no word is cut. */
 function checkErrorCodesWhole() {
     const badges = document.querySelectorAll(".o_do_deploy_step_error");
     if (!badges.length) {
         fail("No error badge on the step cards.");
     }
     for (const badge of badges) {
+        if (badge.scrollWidth > badge.clientWidth + 1) {
+            fail(`The error code "${badge.textContent}" is cut (${badge.scrollWidth} px in ${badge.clientWidth} px).`);
+        }
+        const card = badge.closest(".o_do_deploy_step").getBoundingClientRect();
+        const rect = badge.getBoundingClientRect();
+        if (rect.left < card.left - 1 || rect.right > card.right + 1) {
+            fail(`The error code "${badge.textContent}" overflows its card.`);
+        }
         for (const node of badge.childNodes) {
             if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) {
                 continue;
@@ -97,7 +106,7 @@ tours.add("do_deploy_error_code_whole", {
     steps: () => [
         {
             content: "Error codes on the cards are never cut inside a word",
-            trigger: `${form} .o_do_deploy_step[data-code='health_check'] .o_do_deploy_step_error`,
+            trigger: `${form} .o_do_deploy_step[data-state='failed'] .o_do_deploy_step_error`,
             run: checkErrorCodesWhole,
         },
     ],
@@ -261,6 +270,49 @@ tours.add("do_deploy_no_negative_time", {
                     fail(`The running step reads "${this.anchor.textContent}".`);
                 }
             },
+        },
+    ],
+});
+
+// A task deployed once, whose description names v1.2.0.
+tours.add("do_deploy_wizard_tag_source", {
+    steps: () => [
+        {
+            content: "The task's stat button counts one deployment in the singular",
+            trigger: `${form} .o_do_deploy_task_stat .o_stat_value:visible`,
+            run() {
+                const text = this.anchor.innerText.replace(/\s+/g, " ").trim();
+                if (text !== "1 Deployment") {
+                    fail(`The stat button reads "${text}".`);
+                }
+            },
+        },
+        {
+            trigger: `${form} button[name='action_open_deploy_wizard']`,
+            run: "click",
+        },
+        {
+            content: "The wizard proposes the task's tag and says so",
+            trigger: `${dialog} div[name='image_tag'] input:value('v1.2.0')`,
+        },
+        {
+            trigger: `${dialog} .o_do_deploy_tag_source:visible:contains('the task')`,
+        },
+        {
+            content: "Another tag typed",
+            trigger: `${dialog} div[name='image_tag'] input`,
+            run: "edit v1.3.0 && press Tab",
+        },
+        {
+            content: "... is no longer said to come from the task",
+            trigger: `${dialog}:not(:has(.o_do_deploy_tag_source:visible)) div[name='image_tag'] input:value('v1.3.0')`,
+        },
+        {
+            trigger: ".modal footer button[special='cancel']",
+            run: "click",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
         },
     ],
 });

@@ -1,0 +1,27 @@
+from odoo import fields, models
+
+
+class DoNotificationAttempt(models.Model):
+    """One attempt to deliver a notification, as the engine reported it (no secret)."""
+
+    _name = "do.notification.attempt"
+    _description = "Notification Attempt"
+    _order = "id desc"
+
+    notification_id = fields.Many2one("do.notification", required=True, ondelete="cascade",
+                                      index=True)
+    deployment_id = fields.Many2one(related="notification_id.deployment_id", store=True,
+                                    index="btree_not_null")
+    channel_id = fields.Many2one(related="notification_id.channel_id")
+    company_id = fields.Many2one(related="notification_id.company_id", store=True)
+    number = fields.Integer("Attempt", required=True)
+    outcome = fields.Selection([("ok", "Delivered"), ("retryable", "Failed, will retry"),
+                                ("permanent", "Refused")], required=True)
+    host = fields.Char("Receiver")
+    http_status = fields.Integer("HTTP status")
+    error = fields.Char()
+    error_code = fields.Char()
+    answer = fields.Text()
+    elapsed_ms = fields.Integer("Time (ms)")
+    retry_at = fields.Datetime("Next attempt")
+    create_date = fields.Datetime("At", readonly=True)
