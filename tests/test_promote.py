@@ -103,3 +103,26 @@ class TestPromote(DeployCommon):
         self.assertEqual(self.production.staging_app_ids, self.staging)
         other_staging.production_app_id = self.production
         self.assertEqual(self.production.staging_app_ids, self.staging | other_staging)
+
+    def test_a_deployment_users_promotion_waits_for_productions_approval(self):
+        """Promotion goes through production's gates: where production requires approval,
+        a Deployment User may promote, and the production deployment waits for a manager."""
+        self.production.approval_required = True
+        staging = self.done_on_staging("v1.2.0", user=self.user).with_user(self.user)
+        self.assertTrue(staging.can_promote, staging.promote_blocked_reason)
+
+        action = staging.action_promote_to_production()
+
+        promotion = self.env["do.deployment"].browse(action["res_id"])
+        self.assertEqual((promotion.app_id, promotion.image_tag, promotion.task_id),
+                         (self.production, "v1.2.0", self.task))
+        self.assertEqual(promotion.state, "waiting")
+        self.run_until_idle()
+        self.assertEqual(promotion.state, "waiting", "the runner does not see it unapproved")
+        with self.assertRaises(AccessError):
+            promotion.with_user(self.user)._record_approval(True, "my own")
+        promotion.with_user(self.manager)._record_approval(True, "CHG-7 approved")
+        self.assertEqual(promotion.state, "queued")
+        self.run_until_idle()
+        self.assertEqual(promotion.state, "done")
+        self.assertEqual(self.production.live_version, "v1.2.0")
