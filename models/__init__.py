@@ -9,5 +9,6 @@ from . import (
     do_deployment_rollback,
     do_deployment_step,
     do_error_code,
+    ir_config_parameter,
     project_task,
 )
