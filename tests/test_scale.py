@@ -167,6 +167,20 @@ class TestRunnerJobs(DeployCommon):
         Param.set_param("do_deploy.runner_jobs", False)  # removed: the default again
         self.assertEqual(self.runners(), first_four)
 
+    def test_a_run_ends_at_its_deadline_even_with_work_due(self):
+        """Work kept due (100 deployments with checks to run) kept a run going for
+        minutes, past Odoo's limit for a cron thread: a run stops taking deployments at
+        its deadline and re-arms the runner jobs for now instead."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "0.001")
+        other_app = self._create_app("odoo-deadline", "staging")
+        deployments = self.deploy("v1.1.0") | self.deploy("v1.1.0", app=other_app)
+        self.run_cron()  # promotes both, then advances one action and stops
+        steps = deployments.step_ids.filtered(lambda s: s.code == "update_spec")
+        self.assertEqual(sorted(steps.mapped("state")), ["done", "pending"])
+        self.assertTrue(self.env["ir.cron.trigger"].search_count([
+            ("cron_id", "in", self.env["do.deployment"]._runner_jobs().ids),
+            ("call_at", "<=", fields.Datetime.now())]), "re-armed for now")
+
     def test_a_runner_job_beyond_the_setting_archives_itself_when_it_runs(self):
         """A job another thread was running when the setting was lowered could not be
         archived then; its next run does nothing but archive it."""
