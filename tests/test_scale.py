@@ -9,6 +9,7 @@ delete it afterwards; the simulator is the test class's.
 import threading
 import time
 import uuid
+from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
@@ -181,6 +182,24 @@ class TestRunnerJobs(DeployCommon):
             ("cron_id", "in", self.env["do.deployment"]._runner_jobs().ids),
             ("call_at", "<=", fields.Datetime.now())]), "re-armed for now")
 
+    def test_within_a_run_a_deployment_left_due_is_taken_again(self):
+        """Within a run, a deployment goes on from action to action while it stays due
+        (each action committed on its own); outside one, one action per pass."""
+        deployment = self.deploy("v1.1.0")
+        Deployment = self.env["do.deployment"]
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            Deployment._promote_queued()
+            Deployment._advance_due()
+            self.env.invalidate_all()
+            self.assertEqual(deployment.step_ids.filtered(
+                lambda s: s.state == "done").mapped("code"), ["update_spec"])
+            Deployment._advance_due(deadline=time.monotonic() + 60)
+            self.env.invalidate_all()
+        done = deployment.step_ids.filtered(lambda s: s.state in ("done", "warning"))
+        self.assertEqual(done.mapped("code")[:4],
+                         ["update_spec", "apply_spec", "create_deployment", "monitor"],
+                         "the next steps followed in the same pass")
+
     def test_a_runner_job_beyond_the_setting_archives_itself_when_it_runs(self):
         """A job another thread was running when the setting was lowered could not be
         archived then; its next run does nothing but archive it."""
@@ -275,6 +294,23 @@ class TestCallBudget(DeployCommon):
         finally:
             with self.registry.cursor() as cr:
                 cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
+
+    def test_a_spent_budget_never_fails_a_step_past_its_limit(self):
+        """200 deployments started at once spend the budget for minutes: a step
+        refused by the token's own budget is retried past its time limit (it failed
+        with RATE_LIMIT_EXCEEDED), since the budget only spaces calls out."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "1")
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertIn("call budget", step.log)
+        step.start_date = fields.Datetime.now() - timedelta(hours=1)  # far past its limit
+        deployment.next_poll_at = fields.Datetime.now()
+        self.run_cron()
+        self.assertEqual(deployment.state, "running", step.log)
+        self.assertEqual(step.state, "running")
+        self.assertNotIn("Still failing", step.log)
 
     def test_a_spent_budget_is_a_scheduled_next_poll(self):
         """With a budget of one call a minute, step 1's second call is refused before
