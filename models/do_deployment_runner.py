@@ -54,6 +54,16 @@ class _FailureHandlingBroke(Exception):
         self.error = error
 
 
+def lock_skip_locked(records):
+    """``records.try_lock_for_update(allow_referencing=True)``, with PostgreSQL's
+    refusals left to the caller instead of logged as a bad query."""
+    cr = records.env.cr
+    cr.execute(SQL("SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE SKIP LOCKED",
+                   SQL.identifier(records._table), tuple(records.ids)), log_exceptions=False)
+    locked = {row[0] for row in cr.fetchall()}
+    return records.browse([id_ for id_ in records.ids if id_ in locked])
+
+
 class DoDeployment(models.Model):
     # One model over several files, one per concern (DESIGN.md), as Odoo splits account.move.
     _inherit = "do.deployment"  # pylint: disable=consider-merging-classes-inherited
@@ -403,14 +413,9 @@ class DoDeployment(models.Model):
         """
         if not records.ids:
             return records.browse()
-        cr = self.env.cr
         try:
-            with cr.savepoint(flush=False):
-                cr.execute(SQL("SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE SKIP LOCKED",
-                               SQL.identifier(records._table), tuple(records.ids)),
-                           log_exceptions=False)
-                locked = {row[0] for row in cr.fetchall()}
-            return records.browse([id_ for id_ in records.ids if id_ in locked])
+            with self.env.cr.savepoint(flush=False):
+                return lock_skip_locked(records)
         except psycopg2.extensions.TransactionRollbackError:
             _logger.info("%s changed since this run's snapshot: taken in a later pass.",
                          records)
