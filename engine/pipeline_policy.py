@@ -14,7 +14,8 @@ database:
 * how long the app's builds take, from Odoo's own history of them
   (:func:`expected_from_history`);
 * how long one cron run keeps polling and when the cron runs next
-  (:func:`cron_run_seconds`, :func:`cron_pause`, :func:`rearm_at`).
+  (:func:`cron_run_seconds`, :func:`run_seconds_within_limit`, :func:`cron_pause`,
+  :func:`rearm_at`).
 """
 
 import statistics
@@ -175,6 +176,21 @@ def cron_run_seconds(value):
         return max(float(value), 0.0)
     except (TypeError, ValueError):
         return CRON_RUN_SECONDS
+
+
+def run_seconds_within_limit(run_seconds, limit, runner_jobs):
+    """A run's length that keeps one cron thread under Odoo's real-time limit.
+
+    One cron thread runs every ready job in a row (``ir.cron._process_jobs``), so
+    it may run all ``runner_jobs`` runs and another job at once; past ``limit``
+    (``limit_time_real_cron``, else ``limit_time_real``; 0 or less: none) Odoo
+    reloads a threaded server and kills a prefork cron worker. The run is
+    shortened to ``limit / (runner_jobs + 1)`` when that is less than
+    ``run_seconds``.
+    """
+    if not limit or limit <= 0:
+        return run_seconds
+    return min(run_seconds, float(limit) / (max(int(runner_jobs), 1) + 1))
 
 
 def cron_pause(gap, processed):

@@ -29,6 +29,7 @@ from . import (
     do_kpi_stage_benchmark_report,
     do_dora_report,
     do_dora_report_line,
+    ir_config_parameter,
     project_task,
     do_notification_channel,
     do_notification_route,

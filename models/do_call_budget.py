@@ -3,8 +3,11 @@
 Every cron thread of every Odoo server sharing the database counts its API
 calls in one row per token, in a transaction of its own that commits at once:
 the count is shared the moment it is taken, and a rolled-back step action does
-not give back calls that DigitalOcean did count. The arithmetic is
-:mod:`engine.call_budget`.
+not give back calls that DigitalOcean did count. That transaction is READ
+COMMITTED, not Odoo's REPEATABLE READ: a count that waited for another's row
+lock must go on from the count that one committed, where REPEATABLE READ makes
+PostgreSQL refuse it with a serialization failure (a crashed step action, its
+deployment idle until its retry). The arithmetic is :mod:`engine.call_budget`.
 """
 
 import hashlib
@@ -56,11 +59,16 @@ class DoCallBudget(models.AbstractModel):
         return call_budget.limits(params.get_param(PER_MINUTE_PARAM),
                                   params.get_param(PER_HOUR_PARAM))
 
+    @staticmethod
+    def _read_committed(cr):
+        """Make the transaction just begun on ``cr`` READ COMMITTED (see the module)."""
+        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
     @api.model
     def _take(self, key, per_minute, per_hour, now=None, cr=None):
-        """Count one call of token ``key`` in a transaction of its own (``cr``, committed
-        by the caller, when given); return 0 when it may be made now, else the seconds
-        until it may (the call is not counted).
+        """Count one call of token ``key`` in a transaction of its own (``cr``, at the
+        start of a transaction the caller commits, when given); return 0 when it may
+        be made now, else the seconds until it may (the call is not counted).
 
         Under Odoo's tests the count goes through the test's own cursor instead:
         their transaction is never committed, so a second connection would wait
@@ -68,11 +76,13 @@ class DoCallBudget(models.AbstractModel):
         """
         now = time.time() if now is None else now
         if cr is not None:
+            self._read_committed(cr)
             return self._take_on(cr, key, per_minute, per_hour, now)
         if module.current_test:
             with self.env.cr.savepoint(flush=False):
                 return self._take_on(self.env.cr, key, per_minute, per_hour, now)
         with self.env.registry.cursor() as own_cr:
+            self._read_committed(own_cr)
             return self._take_on(own_cr, key, per_minute, per_hour, now)
 
     @api.model
@@ -141,6 +151,7 @@ class DoCallBudget(models.AbstractModel):
                 self.env.cr.execute(query, args)
                 return bool(self.env.cr.fetchone())
         with self.env.registry.cursor() as cr:
+            self._read_committed(cr)
             cr.execute(query, args)
             return bool(cr.fetchone())
 

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
-from odoo.tools import mute_logger
+from odoo.tools import SQL, config
 
 from ..engine import app_watch, call_budget
 from ..engine import pipeline_policy as policy
@@ -27,6 +27,13 @@ from .do_deployment import IN_FLIGHT_STATES, STEP_DURATION_FIELDS
 from .do_deployment_step import FINISHED_STEP_STATES
 
 _logger = logging.getLogger(__name__)
+
+# The runner jobs (data/ir_cron_data.xml has the first four): how many there are is the
+# system parameter RUNNER_JOBS_PARAM, applied when it is set (ir_config_parameter.py).
+RUNNER_CODE = "model._cron_advance()"
+RUNNER_JOBS_PARAM = "do_deploy.runner_jobs"
+RUNNER_JOBS = 4
+MAX_RUNNER_JOBS = 32
 
 
 class _LockLost(Exception):
@@ -47,6 +54,16 @@ class _FailureHandlingBroke(Exception):
         self.error = error
 
 
+def lock_skip_locked(records):
+    """``records.try_lock_for_update(allow_referencing=True)``, with PostgreSQL's
+    refusals left to the caller instead of logged as a bad query."""
+    cr = records.env.cr
+    cr.execute(SQL("SELECT id FROM %s WHERE id IN %s FOR NO KEY UPDATE SKIP LOCKED",
+                   SQL.identifier(records._table), tuple(records.ids)), log_exceptions=False)
+    locked = {row[0] for row in cr.fetchall()}
+    return records.browse([id_ for id_ in records.ids if id_ in locked])
+
+
 class DoDeployment(models.Model):
     # One model over several files, one per concern (DESIGN.md), as Odoo splits account.move.
     _inherit = "do.deployment"  # pylint: disable=consider-merging-classes-inherited
@@ -56,15 +73,57 @@ class DoDeployment(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def _runner_jobs(self):
-        """The active cron jobs that run the runner (``data/ir_cron_data.xml``: four).
+    def _runner_jobs(self, active_only=True):
+        """The cron jobs that run the runner, oldest first (active ones only unless
+        ``active_only`` is false).
 
         Odoo runs one row of ir.cron at a time per database; several jobs let
         every cron thread of every server advance deployments at the same time.
         """
-        return self.env["ir.cron"].sudo().search([
-            ("model_id.model", "=", "do.deployment"), ("code", "=", "model._cron_advance()"),
+        return self.env["ir.cron"].sudo().with_context(active_test=active_only).search([
+            ("model_id.model", "=", "do.deployment"), ("code", "=", RUNNER_CODE),
         ], order="id")
+
+    @api.model
+    def _runner_count(self):
+        """How many runner jobs there should be: the system parameter
+        ``do_deploy.runner_jobs``, between 1 and MAX_RUNNER_JOBS (RUNNER_JOBS, 4,
+        when it is unset or not a number)."""
+        value = self.env["ir.config_parameter"].sudo().get_param(RUNNER_JOBS_PARAM)
+        try:
+            count = int(value) if value else RUNNER_JOBS  # unset: False, which int() takes
+        except (TypeError, ValueError):
+            return RUNNER_JOBS
+        return min(max(count, 1), MAX_RUNNER_JOBS)
+
+    @api.model
+    def _sync_runner_jobs(self):
+        """Make the oldest ``_runner_count()`` runner jobs active, creating the missing
+        ones like the first, and archive the others. A job another thread is running
+        now holds its row: it is left to archive itself when it next runs
+        (:meth:`_cron_advance`)."""
+        jobs = self._runner_jobs(active_only=False)
+        count = self._runner_count()
+        if len(jobs) < count:
+            first = self.env.ref("do_deploy.ir_cron_deployment_advance").sudo()
+            jobs |= jobs.create([{
+                "name": f"{first.with_context(lang='en_US').name} ({number})",
+                "model_id": first.model_id.id, "state": "code", "code": RUNNER_CODE,
+                "interval_number": first.interval_number, "interval_type": first.interval_type,
+                "priority": first.priority, "user_id": first.user_id.id,
+            } for number in range(len(jobs) + 1, count + 1)])
+        wanted, extra = jobs[:count], jobs[count:]
+        self._try_lock(wanted.filtered(lambda job: not job.active)).write({"active": True})
+        self._try_lock(extra.filtered("active")).write({"active": False})
+
+    @api.model
+    def _is_extra_runner(self):
+        """True in a run of a runner job beyond ``_runner_count()`` (the setting was
+        lowered while it ran)."""
+        job_id = self.env.context.get("cron_id")
+        if not job_id:
+            return False
+        return job_id not in self._runner_jobs(active_only=False)[:self._runner_count()].ids
 
     def _wake_runner(self):
         """Ask the cron threads to run now (NOTIFY after commit: about a second)."""
@@ -82,6 +141,9 @@ class DoDeployment(models.Model):
         within a run's length, else shortly before the next one.
         """
         runner = self.sudo()
+        if runner._is_extra_runner():
+            self.env["ir.cron"]._commit_progress(deactivate=True)
+            return
         run_seconds = runner._get_cron_run_seconds()
         deadline = time.monotonic() + run_seconds
         while True:
@@ -93,6 +155,11 @@ class DoDeployment(models.Model):
                 break
             wait = policy.cron_pause(
                 (next_due - fields.Datetime.now()).total_seconds(), processed)
+            if run_seconds and time.monotonic() >= deadline:
+                # Even with work due (re-armed for now): a run that went on while work
+                # was due outlived Odoo's cron limit. A zero run length (the tests') is
+                # one pass until nothing is due, with no wait.
+                break
             if not wait:
                 continue
             if time.monotonic() + wait > deadline:
@@ -102,8 +169,16 @@ class DoDeployment(models.Model):
 
     @api.model
     def _get_cron_run_seconds(self):
-        return policy.cron_run_seconds(self.env["ir.config_parameter"].sudo().get_param(
+        """``do_deploy.cron_run_seconds`` (50 s), shortened so that a cron thread that
+        runs every runner job in a row stays under Odoo's real-time limit for cron
+        threads: with four jobs of 50 s, one thread ran 200 s and Odoo reloaded the
+        whole threaded server at 120 s (``limit_time_real``)."""
+        configured = policy.cron_run_seconds(self.env["ir.config_parameter"].sudo().get_param(
             "do_deploy.cron_run_seconds", policy.CRON_RUN_SECONDS))
+        limit = config["limit_time_real_cron"]
+        if not limit or limit <= 0:
+            limit = config["limit_time_real"]
+        return policy.run_seconds_within_limit(configured, limit, len(self._runner_jobs()))
 
     @api.model
     def _cron_wait(self, seconds):
@@ -151,9 +226,18 @@ class DoDeployment(models.Model):
 
     @api.model
     def _watched_monitors(self):
-        """Deployments in step 4 following their DigitalOcean deployment."""
-        return self.search([("state", "=", "running"), ("current_step_id.code", "=", "monitor"),
-                            ("do_deployment_id", "!=", False)])
+        """Deployments following a DigitalOcean deployment: step 4, the rollback's
+        wait (``rb_monitor``) and the revert's follow-up (``rb_revert``)."""
+        return self.search([
+            ("state", "=", "running"), ("current_step_id.code", "in", policy.MONITOR_STEPS),
+        ]).filtered(lambda deployment: deployment._watched_do_deployment())
+
+    def _watched_do_deployment(self):
+        """The DigitalOcean deployment the current step follows (None: none yet)."""
+        step = self.current_step_id
+        if step.code == "rb_revert":
+            return (step.data or {}).get("revert_deployment_id")
+        return self.do_deployment_id or None
 
     @api.model
     def _watch_interval(self, account):
@@ -194,7 +278,7 @@ class DoDeployment(models.Model):
                              account.name, error.code)
                 continue
             plan = app_watch.plan(apps, {
-                deployment.id: (deployment.app_id.do_app_id, deployment.do_deployment_id,
+                deployment.id: (deployment.app_id.do_app_id, deployment._watched_do_deployment(),
                                 (deployment.current_step_id.data or {}).get("phase"))
                 for deployment in deployments})
             now = fields.Datetime.now()
@@ -204,7 +288,7 @@ class DoDeployment(models.Model):
                     continue
                 deployment.invalidate_recordset()
                 step = deployment.current_step_id
-                if deployment.state != "running" or step.code != "monitor":
+                if deployment.state != "running" or step.code not in policy.MONITOR_STEPS:
                     continue
                 if sighting.read:
                     if not deployment.next_poll_at or deployment.next_poll_at > now:
@@ -271,6 +355,12 @@ class DoDeployment(models.Model):
         skip the ones locked here: each deployment is advanced by one runner at a
         time, and they share the others. Past ``deadline`` (``time.monotonic()``)
         the run stops taking new ones; they stay due for the next run.
+
+        Within a run (``deadline`` given), a deployment whose action leaves it due
+        at once (the next step, the next endpoint check) is taken again, each action
+        still in its own transaction, until it waits or the deadline: taken in turn
+        with all the others, 100 deployments in step 7 each waited for 99 others
+        between two checks, and ran past the step's limit (DEPLOY_TIMEOUT).
         """
         now = fields.Datetime.now()
         due = self.search(
@@ -281,11 +371,13 @@ class DoDeployment(models.Model):
         for deployment in due:
             if deadline is not None and processed and time.monotonic() > deadline:
                 break
-            if not self._take_due(deployment, now):
-                continue
-            deployment._advance_safely()
-            processed += 1
-            IrCron._commit_progress(1)
+            taken = self._take_due(deployment, now)
+            while taken:
+                deployment._advance_safely()
+                processed += 1
+                IrCron._commit_progress(1)
+                taken = deadline is not None and time.monotonic() <= deadline \
+                    and self._take_due(deployment, fields.Datetime.now())
         return processed
 
     @api.model
@@ -314,12 +406,16 @@ class DoDeployment(models.Model):
         Such a row makes PostgreSQL raise a serialization failure instead of skipping
         it (Odoo's ir_cron documents the same for its jobs) and aborts the
         transaction; rolled back to a savepoint, the run goes on with the other
-        rows and takes this one in a later pass, after a commit.
+        rows and takes this one in a later pass, after a commit. PostgreSQL's
+        refusal is expected, so the query does not log it (``log_exceptions``, not
+        ``mute_logger``, which swaps the logger's handlers for every thread of the
+        server and, with runners on several threads, could leave it muted).
         """
+        if not records.ids:
+            return records.browse()
         try:
-            # PostgreSQL's refusal is expected here: not an error for the server log.
-            with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
-                return records.try_lock_for_update(allow_referencing=True)
+            with self.env.cr.savepoint(flush=False):
+                return lock_skip_locked(records)
         except psycopg2.extensions.TransactionRollbackError:
             _logger.info("%s changed since this run's snapshot: taken in a later pass.",
                          records)
@@ -468,7 +564,9 @@ class DoDeployment(models.Model):
         try:
             delay = getattr(self, f"_step_{step.code}")(step)
         except DeployError as error:
-            if error.retryable and not self._past_deadline(step):
+            # The token's own call budget only spaces calls out: never a reason to fail.
+            if error.retryable and (error.details.get("budget")
+                                    or not self._past_deadline(step)):
                 step._append_log(f"{error.code}: {error.message} Retrying.")
                 self._schedule(policy.retry_delay(error.details, time.time()))
                 return
@@ -623,10 +721,10 @@ class DoDeployment(models.Model):
         lease (30 s) whenever runners on other threads met it there."""
         cr = self.env.cr
         try:
-            with cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
+            with cr.savepoint(flush=False):
                 cr.execute("SET LOCAL lock_timeout = '2s'")
                 cr.execute("SELECT id FROM do_deployment WHERE id = %s FOR NO KEY UPDATE",
-                           [self.id])
+                           [self.id], log_exceptions=False)
                 locked = bool(cr.fetchone())
                 cr.execute("SET LOCAL lock_timeout TO DEFAULT")
                 return locked

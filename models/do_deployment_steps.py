@@ -218,10 +218,10 @@ class DoDeployment(models.Model):
             raise timeout_error(phase, elapsed, self.app_id.deploy_timeout)
         delay = policy.monitor_poll_delay(phase, elapsed, data.get("expected_seconds"),
                                           step.budget)
-        if step.code == "monitor":
-            # The runner watches step 4 through the app list (_watch_accounts) and makes
-            # it due as soon as the list shows a new phase or an end: its own read of
-            # the deployment is only a fallback.
+        if step.code in policy.MONITOR_STEPS:
+            # The runner watches step 4, the rollback's wait and the revert's follow-up
+            # through the app list (_watch_accounts) and makes them due as soon as the
+            # list shows a new phase or an end: their own read is only a fallback.
             return max(delay, app_watch.FALLBACK_POLL)
         return delay
 

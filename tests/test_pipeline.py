@@ -9,6 +9,7 @@ from odoo.tools import mute_logger
 from odoo.addons.do_deploy.engine.client import AppPlatformClient
 from odoo.addons.do_deploy.engine.deployment import MAX_EARLY_POLL
 from odoo.addons.do_deploy.models import do_deployment
+from odoo.addons.do_deploy.models import do_deployment_runner as runner
 from odoo.addons.do_deploy.models.do_deployment import STEP_DURATION_FIELDS
 
 from .common import RUNNER_LOGGER, DeployCommon, deployment_class
@@ -388,8 +389,7 @@ class TestPipeline(DeployCommon):
         that deployment waits for the next pass, the run and the others go on."""
         first = self.deploy("v1.1.0")
         second = self.deploy("v1.1.0", app=self.production)
-        Deployment = deployment_class(self.env)
-        original = Deployment.try_lock_for_update
+        original = runner.lock_skip_locked
         raised = []
 
         def stale_snapshot(records, **kwargs):
@@ -402,7 +402,7 @@ class TestPipeline(DeployCommon):
                 """)
             return original(records, **kwargs)
 
-        with patch.object(Deployment, "try_lock_for_update", stale_snapshot), \
+        with patch.object(runner, "lock_skip_locked", stale_snapshot), \
                 mute_logger("odoo.sql_db"), self.enter_registry_test_mode():
             result = self.cron.method_direct_trigger()
         self.env.invalidate_all()

@@ -6,8 +6,10 @@ fixture (an account, an app per deployment, a task) through real cursors and
 delete it afterwards; the simulator is the test class's.
 """
 
+import threading
 import time
 import uuid
+from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
@@ -137,6 +139,85 @@ class TestParallelRunners(DeployCommon):
 
 
 @tagged("post_install", "-at_install")
+class TestRunnerJobs(DeployCommon):
+    """``do_deploy.runner_jobs`` is the number of active runner jobs."""
+
+    def runners(self):
+        return self.env["do.deployment"]._runner_jobs()
+
+    def test_the_setting_creates_activates_and_archives_runner_jobs(self):
+        Param = self.env["ir.config_parameter"].sudo()
+        first_four = self.runners()
+        self.assertEqual(len(first_four), 4, "four by default (data/ir_cron_data.xml)")
+        Param.set_param("do_deploy.runner_jobs", "6")
+        six = self.runners()
+        self.assertEqual(len(six), 6)
+        self.assertEqual(six[:4], first_four)
+        self.assertEqual(six[5].name, "Deployments: advance (6)")
+        self.assertEqual(set(six.mapped("code")), {"model._cron_advance()"})
+        self.assertEqual(six[5].user_id, first_four[0].user_id)
+        Param.set_param("do_deploy.runner_jobs", "2")
+        self.assertEqual(self.runners(), first_four[:2], "the oldest stay, the others rest")
+        Param.set_param("do_deploy.runner_jobs", "5")
+        self.assertEqual(self.runners(), six[:5], "archived jobs come back before new ones")
+        Param.set_param("do_deploy.runner_jobs", "0")
+        self.assertEqual(self.runners(), first_four[:1], "never fewer than one")
+        Param.set_param("do_deploy.runner_jobs", "many")
+        self.assertEqual(self.runners(), first_four, "not a number: the default")
+        Param.set_param("do_deploy.runner_jobs", "3")
+        Param.set_param("do_deploy.runner_jobs", False)  # removed: the default again
+        self.assertEqual(self.runners(), first_four)
+
+    def test_a_run_ends_at_its_deadline_even_with_work_due(self):
+        """Work kept due (100 deployments with checks to run) kept a run going for
+        minutes, past Odoo's limit for a cron thread: a run stops taking deployments at
+        its deadline and re-arms the runner jobs for now instead."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "0.001")
+        other_app = self._create_app("odoo-deadline", "staging")
+        deployments = self.deploy("v1.1.0") | self.deploy("v1.1.0", app=other_app)
+        self.run_cron()  # promotes both, then advances one action and stops
+        steps = deployments.step_ids.filtered(lambda s: s.code == "update_spec")
+        self.assertEqual(sorted(steps.mapped("state")), ["done", "pending"])
+        self.assertTrue(self.env["ir.cron.trigger"].search_count([
+            ("cron_id", "in", self.env["do.deployment"]._runner_jobs().ids),
+            ("call_at", "<=", fields.Datetime.now())]), "re-armed for now")
+
+    def test_within_a_run_a_deployment_left_due_is_taken_again(self):
+        """Within a run, a deployment goes on from action to action while it stays due
+        (each action committed on its own); outside one, one action per pass."""
+        deployment = self.deploy("v1.1.0")
+        Deployment = self.env["do.deployment"]
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            Deployment._promote_queued()
+            Deployment._advance_due()
+            self.env.invalidate_all()
+            self.assertEqual(deployment.step_ids.filtered(
+                lambda s: s.state == "done").mapped("code"), ["update_spec"])
+            Deployment._advance_due(deadline=time.monotonic() + 60)
+            self.env.invalidate_all()
+        done = deployment.step_ids.filtered(lambda s: s.state in ("done", "warning"))
+        self.assertEqual(done.mapped("code")[:4],
+                         ["update_spec", "apply_spec", "create_deployment", "monitor"],
+                         "the next steps followed in the same pass")
+
+    def test_a_runner_job_beyond_the_setting_archives_itself_when_it_runs(self):
+        """A job another thread was running when the setting was lowered could not be
+        archived then; its next run does nothing but archive it."""
+        Param = self.env["ir.config_parameter"].sudo()
+        third = self.runners()[2]
+        Param.set_param("do_deploy.runner_jobs", "2")
+        third.active = True  # as if it had been running, its row locked, during the change
+        deployment = self.deploy("v1.1.0")
+        with self.enter_registry_test_mode():
+            third.method_direct_trigger()
+        self.env.invalidate_all()
+        self.assertFalse(third.active)
+        self.assertEqual(deployment.state, "queued", "an extra job's run advances nothing")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+
+
+@tagged("post_install", "-at_install")
 class TestCallBudget(DeployCommon):
 
     def test_the_token_budget_is_shared_across_two_cursors(self):
@@ -161,6 +242,75 @@ class TestCallBudget(DeployCommon):
         finally:
             with self.registry.cursor() as cr:
                 cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
+
+    def test_a_count_that_waits_for_another_is_not_refused_by_postgresql(self):
+        """Runners on other threads count calls on one row at the same moment. A count
+        that waits for another's row lock goes on from that count once it commits;
+        under Odoo's REPEATABLE READ, PostgreSQL refused it with a serialization
+        failure, which crashed the step action and idled its deployment 30 s (the
+        slow deployment of the first 'parallel' benchmark)."""
+        key = token_key(uuid.uuid4().hex)
+        Budget = self.env["do.call.budget"]
+        now = time.time()
+        outcome = {}
+        try:
+            with self.registry.cursor() as holder, self.registry.cursor() as counter:
+                self.assertEqual(Budget._take(key, 100, 1000, now=now, cr=holder), 0)
+                holder.commit()
+                counter.execute("SELECT pg_backend_pid()")
+                counter_pid = counter.fetchone()[0]
+                counter.commit()
+                holder.execute("SELECT 1 FROM do_call_budget WHERE token_key = %s FOR UPDATE",
+                               [key])
+
+                def count():
+                    try:
+                        outcome["wait"] = Budget._take(key, 100, 1000, now=now, cr=counter)
+                        counter.commit()
+                    except Exception as error:  # the assertion below shows it
+                        outcome["error"] = error
+                        counter.rollback()
+
+                thread = threading.Thread(target=count)
+                with mute_logger("odoo.sql_db"):
+                    thread.start()
+                    for _poll in range(200):  # the count waits on the holder's lock
+                        holder.execute("SELECT wait_event_type FROM pg_stat_activity "
+                                       "WHERE pid = %s", [counter_pid])
+                        if holder.fetchone()[0] == "Lock":
+                            break
+                        time.sleep(0.02)
+                    else:
+                        self.fail("the second count never waited for the row lock")
+                    holder.execute("UPDATE do_call_budget SET minute_count = minute_count + 1,"
+                                   " hour_count = hour_count + 1 WHERE token_key = %s", [key])
+                    holder.commit()
+                    thread.join(30)
+                self.assertNotIn("error", outcome)
+                self.assertEqual(outcome["wait"], 0)
+                holder.execute("SELECT minute_count, hour_count FROM do_call_budget "
+                               "WHERE token_key = %s", [key])
+                self.assertEqual(holder.fetchone(), (3, 3))
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
+
+    def test_a_spent_budget_never_fails_a_step_past_its_limit(self):
+        """200 deployments started at once spend the budget for minutes: a step
+        refused by the token's own budget is retried past its time limit (it failed
+        with RATE_LIMIT_EXCEEDED), since the budget only spaces calls out."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "1")
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertIn("call budget", step.log)
+        step.start_date = fields.Datetime.now() - timedelta(hours=1)  # far past its limit
+        deployment.next_poll_at = fields.Datetime.now()
+        self.run_cron()
+        self.assertEqual(deployment.state, "running", step.log)
+        self.assertEqual(step.state, "running")
+        self.assertNotIn("Still failing", step.log)
 
     def test_a_spent_budget_is_a_scheduled_next_poll(self):
         """With a budget of one call a minute, step 1's second call is refused before
@@ -197,6 +347,7 @@ class TestAppWatch(DeployCommon):
         other = self.deploy("v1.1.0")  # staging: built in the simulator's default time
         monitor = self.step(deployment, "monitor")
         for _run in range(10):
+            polled_after = fields.Datetime.now()
             self.run_cron()
             if (monitor.data or {}).get("phase"):
                 break
@@ -204,8 +355,7 @@ class TestAppWatch(DeployCommon):
         phase = monitor.data["phase"]
         self.assertIn(phase, ("PENDING_BUILD", "BUILDING"))
         # Its own next read is only the fallback, a minute away.
-        self.assertGreaterEqual(
-            (deployment.next_poll_at - fields.Datetime.now()).total_seconds(), 59)
+        self.assertGreaterEqual((deployment.next_poll_at - polled_after).total_seconds(), 59)
         planned = deployment.next_poll_at
         self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
         self.watch()
@@ -225,3 +375,38 @@ class TestAppWatch(DeployCommon):
         self.assertIn("is ACTIVE", monitor.log)
         self.run_until_idle()
         self.assertEqual((deployment | other).mapped("state"), ["done", "done"])
+
+    def test_the_app_list_wakes_the_rollback_monitor(self):
+        """The rollback's wait for its DigitalOcean deployment is watched through the app
+        list too: its own read falls back to a minute, the list in the same phase leaves
+        it waiting, and the list showing it ACTIVE makes it due."""
+        app = self._create_app("odoo-watch-rb", "staging", build_seconds=120, deploy_seconds=0)
+        deployment = self.deploy("v1.1.0", app=app)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+        action = deployment.action_rollback(reason="Watched by the app list")
+        rollback = self.env["do.deployment"].browse(action["res_id"])
+        monitor = self.step(rollback, "rb_monitor")
+        for _run in range(10):
+            polled_after = fields.Datetime.now()
+            self.run_cron()
+            if (monitor.data or {}).get("phase"):
+                break
+            self.make_due()
+        self.assertIn(monitor.data["phase"], ("PENDING_BUILD", "BUILDING"))
+        self.assertEqual(rollback.current_step_id, monitor)
+        self.assertGreaterEqual((rollback.next_poll_at - polled_after).total_seconds(), 59,
+                                "the rollback's own read is only the fallback")
+        planned = rollback.next_poll_at
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.watch()
+        self.assertEqual(rollback.next_poll_at, planned, "same phase in the list: no read")
+        self.sim.clock.advance(300)  # the rollback's build is over: ACTIVE
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.assertEqual(self.watch(), 1)
+        self.assertLessEqual(rollback.next_poll_at, fields.Datetime.now())
+        self.run_cron()
+        self.assertEqual(monitor.state, "done", monitor.log)
+        self.run_until_idle()
+        self.assertEqual(rollback.state, "done", rollback.step_ids.mapped("log"))
+        self.assertEqual(deployment.state, "rolled_back")

@@ -156,6 +156,17 @@ def test_cron_run_seconds(value, expected):
     assert policy.cron_run_seconds(value) == expected
 
 
+@pytest.mark.parametrize(("run_seconds", "limit", "jobs", "expected"), [
+    (50.0, 120, 4, 24.0),   # four runs and one more job in a row stay under 120 s
+    (50.0, 600, 4, 50.0),   # a generous limit keeps the configured length
+    (50.0, 0, 4, 50.0),     # no limit
+    (50.0, -1, 4, 50.0),
+    (50.0, 120, 0, 50.0),   # no active job found: counted as one
+])
+def test_run_seconds_within_limit(run_seconds, limit, jobs, expected):
+    assert policy.run_seconds_within_limit(run_seconds, limit, jobs) == expected
+
+
 def test_cron_pause():
     assert policy.cron_pause(0, processed=3) == 0.0
     # Due now but nothing advanced: another worker holds it.
