@@ -503,3 +503,24 @@ def test_dora_of_an_empty_period():
     assert (instant.per_day, instant.per_week) == (None, None)
     with pytest.raises(ValueError, match="ends before"):
         metrics.dora([], start=END, end=START)
+
+
+def test_dora_grouped_matches_dora_and_dora_by():
+    # Projects and customers that cut across the apps, so that a group's previous
+    # change of an app is not the app's previous change (rework per group).
+    history = dora_history()
+    for number, record in enumerate(history):
+        record.project = ("web", "mobile", None)[number % 3]
+        record.customer = ("acme", "globex")[number % 2]
+    dimensions = ("project", "app", "customer")
+    total, by_dimension = metrics.dora_grouped(history, dimensions, start=START, end=END)
+    assert total == metrics.dora(history, start=START, end=END)
+    assert total.changes == 8
+    for dimension in dimensions:
+        expected = {key: figures for key, figures in metrics.dora_by(
+            history, dimension, start=START, end=END).items()
+            if figures.changes or key in by_dimension[dimension]}
+        assert by_dimension[dimension] == expected, dimension
+        assert list(by_dimension[dimension]) == [
+            key for key in metrics.group_by(history, dimension) if key in expected]
+    assert by_dimension["project"]["web"].rework != 0
