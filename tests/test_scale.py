@@ -200,6 +200,63 @@ class TestRunnerJobs(DeployCommon):
                          ["update_spec", "apply_spec", "create_deployment", "monitor"],
                          "the next steps followed in the same pass")
 
+    def _deployment_between_two_checks(self):
+        """A deployment in step 7 with its first endpoint check done and more to run,
+        advanced one action at a time as runners take it."""
+        deployment = self.deploy("v1.1.0")
+        Deployment = self.env["do.deployment"]
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            Deployment._promote_queued()
+            for _action in range(40):
+                Deployment._advance_due()
+                self.env.invalidate_all()
+                step = deployment.current_step_id
+                if step.code == "validate" and (step.data or {}).get("results"):
+                    break
+                self.make_due()
+        self.assertEqual(step.code, "validate", step.log)
+        self.assertEqual(len(step.data["results"]), 1)
+        self.assertGreater(len(self.staging._get_endpoint_checks()), 2)
+        return deployment, step
+
+    def _take(self, deployment):
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            self.env["do.deployment"]._advance_due()
+        self.env.invalidate_all()
+
+    def test_waiting_for_a_free_runner_does_not_count_against_the_step_limit(self):
+        """With 100 deployments on few cron threads, step 7's next check was due long
+        before a runner took it, and the step failed with DEPLOY_TIMEOUT, then rolled
+        back, although every check answered at once: the time a deployment waits, due,
+        for a runner is kept off its step's limit."""
+        deployment, step = self._deployment_between_two_checks()
+        limit = deployment._step_limit(step)
+        now = fields.Datetime.now()
+        # The step ran one second, then its next check waited for a runner past the limit.
+        step.start_date = now - timedelta(seconds=limit + 61)
+        deployment.next_poll_at = now - timedelta(seconds=limit + 60)
+        self._take(deployment)
+        self.assertEqual(step.state, "running", step.log)
+        self.assertNotIn("DEPLOY_TIMEOUT", step.log or "")
+        self.assertEqual(len(step.data["results"]), 2)
+        self.assertGreaterEqual(step.data["queued_seconds"], limit + 60)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+
+    def test_a_step_whose_own_actions_run_past_its_limit_still_times_out(self):
+        """The runners' queue aside, a step taken on time that does not finish within
+        its limit fails with DEPLOY_TIMEOUT: the time it waited before counts for
+        nothing more than it was."""
+        deployment, step = self._deployment_between_two_checks()
+        limit = deployment._step_limit(step)
+        now = fields.Datetime.now()
+        # 30 s waiting for a runner, and the step's own time past its limit.
+        step.start_date = now - timedelta(seconds=limit + 31)
+        step._update_data(queued_seconds=30.0)
+        deployment.next_poll_at = now
+        self._take(deployment)
+        self.assertStepFailed(deployment, "validate", "DEPLOY_TIMEOUT")
+
     def test_a_runner_job_beyond_the_setting_archives_itself_when_it_runs(self):
         """A job another thread was running when the setting was lowered could not be
         archived then; its next run does nothing but archive it."""
