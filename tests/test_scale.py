@@ -13,6 +13,7 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.modules import module
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
@@ -136,6 +137,32 @@ class TestParallelRunners(DeployCommon):
         states = self._step_states([changed, other])
         self.assertEqual(states[other], "done")
         self.assertEqual(states[changed], "pending", "taken in a later pass, not this one")
+
+    def test_concurrent_tag_checks_of_one_account_do_not_fail_on_its_row(self):
+        """Step 1 of two deployments of one account checks their tags at the same
+        moment on two runners: the second, whose snapshot predates the first's commit,
+        wrote the account's registry name again and PostgreSQL refused it with a
+        serialization failure (it ended a runner run under load). The name is
+        written only when it changes, never over another transaction's write."""
+        self.sim.push_tag("odoo", "v1.1.0")
+        deployment_ids = self._commit_deployments(2)
+        # The calls are counted as on a server, in the budget's own transactions
+        # (under tests they go through the caller's cursor): only the account row races.
+        with patch.object(module, "current_test", None), \
+                self.registry.cursor() as first, self.registry.cursor() as second:
+            apps = []
+            for runner_cr in (first, second):
+                env = api.Environment(runner_cr, SUPERUSER_ID, {})
+                app = env["do.deployment"].browse(deployment_ids[len(apps)]).app_id
+                self.assertFalse(app.account_id.registry_name)  # each one's snapshot
+                apps.append(app)
+            for app, runner_cr in zip(apps, (first, second), strict=True):
+                app._check_tag_in_registry(app.account_id._get_backend(), "v1.1.0")
+                app.env.flush_all()
+                runner_cr.commit()
+            first.execute("SELECT registry_name FROM do_account WHERE id = %s",
+                          [self.committed["account"]])
+            self.assertTrue(first.fetchone()[0])
 
 
 @tagged("post_install", "-at_install")
