@@ -1,5 +1,7 @@
 import re
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
@@ -121,6 +123,31 @@ class DoAccount(models.Model):
         """The token, read with sudo; callers never log or store it."""
         self.ensure_one()
         return self.sudo().token or ""
+
+    def _remember_registry_name(self, name):
+        """Store the registry name the backend looked up, only when it changes.
+
+        Every deployment of the account checks its image tag in step 1; under
+        load, concurrent runners all wrote the same account row and one run
+        ended with PostgreSQL's serialization failure. Nothing is written when
+        the name is already stored. When another transaction holds the row or
+        wrote it since this one's snapshot, it is storing the name already:
+        the lookup's name is used for this check and the row is left alone.
+        """
+        self.ensure_one()
+        if not name or self.sudo().registry_name == name:
+            return
+        cr = self.env.cr
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute("SELECT id FROM do_account WHERE id = %s "
+                           "FOR NO KEY UPDATE SKIP LOCKED", [self.id], log_exceptions=False)
+                if not cr.fetchone():
+                    return
+                self.sudo().registry_name = name
+                self.flush_recordset(["registry_name"])
+        except psycopg2.extensions.TransactionRollbackError:
+            self.invalidate_recordset(["registry_name"])
 
     @api.model
     def _allowed_networks(self):

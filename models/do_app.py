@@ -224,8 +224,7 @@ class DoApp(models.Model):
         self.ensure_one()
         account = self.account_id
         registry = account.registry_name or client.registry_name()
-        if registry and not account.registry_name:
-            account.sudo().registry_name = registry
+        account._remember_registry_name(registry)
         if not client.tag_exists(self.registry_repository, image_tag, registry=registry):
             raise DeployError("IMAGE_TAG_MISSING", (
                 f"The tag {image_tag} is not in the registry repository "

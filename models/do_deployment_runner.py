@@ -544,9 +544,30 @@ class DoDeployment(models.Model):
         return policy.step_limit(step.code, step.budget, self.app_id.deploy_timeout)
 
     def _past_deadline(self, step):
-        elapsed = (fields.Datetime.now() - step.start_date).total_seconds() \
-            if step.start_date else None
+        elapsed = None
+        if step.start_date:
+            elapsed = (fields.Datetime.now() - step.start_date).total_seconds() \
+                - (step.data or {}).get("queued_seconds", 0)
         return policy.past_deadline(elapsed, self._step_limit(step))
+
+    def _stop_queue_clock(self, step):
+        """Keep the time this deployment waited, due, for a free runner off its step's
+        limit (``queued_seconds``, subtracted by :meth:`_past_deadline`).
+
+        With 100 deployments on few cron threads, step 7's next check waited for the
+        others and the step failed with DEPLOY_TIMEOUT although no check was slow. The
+        limit measures the step's own actions and the waits it asked for (polls of
+        DigitalOcean, retries, the checks' timeouts); the step's duration, and its
+        budget, stay wall-clock time. A deployment is due from ``next_poll_at``; the
+        first action of a step starts its clock, so only later actions wait here.
+        """
+        due = self.next_poll_at
+        if not due or not step.start_date:
+            return
+        waited = (fields.Datetime.now() - max(due, step.start_date)).total_seconds()
+        if waited > 0:
+            step._update_data(
+                queued_seconds=(step.data or {}).get("queued_seconds", 0) + waited)
 
     def _advance(self):
         """Run one short action of the current step and record its outcome."""
@@ -560,6 +581,8 @@ class DoDeployment(models.Model):
             return
         if step.state == "pending":
             self._start_step(step)
+        else:
+            self._stop_queue_clock(step)
         step.attempt += 1
         try:
             delay = getattr(self, f"_step_{step.code}")(step)

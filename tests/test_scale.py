@@ -13,6 +13,7 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.modules import module
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
@@ -137,6 +138,32 @@ class TestParallelRunners(DeployCommon):
         self.assertEqual(states[other], "done")
         self.assertEqual(states[changed], "pending", "taken in a later pass, not this one")
 
+    def test_concurrent_tag_checks_of_one_account_do_not_fail_on_its_row(self):
+        """Step 1 of two deployments of one account checks their tags at the same
+        moment on two runners: the second, whose snapshot predates the first's commit,
+        wrote the account's registry name again and PostgreSQL refused it with a
+        serialization failure (it ended a runner run under load). The name is
+        written only when it changes, never over another transaction's write."""
+        self.sim.push_tag("odoo", "v1.1.0")
+        deployment_ids = self._commit_deployments(2)
+        # The calls are counted as on a server, in the budget's own transactions
+        # (under tests they go through the caller's cursor): only the account row races.
+        with patch.object(module, "current_test", None), \
+                self.registry.cursor() as first, self.registry.cursor() as second:
+            apps = []
+            for runner_cr in (first, second):
+                env = api.Environment(runner_cr, SUPERUSER_ID, {})
+                app = env["do.deployment"].browse(deployment_ids[len(apps)]).app_id
+                self.assertFalse(app.account_id.registry_name)  # each one's snapshot
+                apps.append(app)
+            for app, runner_cr in zip(apps, (first, second), strict=True):
+                app._check_tag_in_registry(app.account_id._get_backend(), "v1.1.0")
+                app.env.flush_all()
+                runner_cr.commit()
+            first.execute("SELECT registry_name FROM do_account WHERE id = %s",
+                          [self.committed["account"]])
+            self.assertTrue(first.fetchone()[0])
+
 
 @tagged("post_install", "-at_install")
 class TestRunnerJobs(DeployCommon):
@@ -199,6 +226,63 @@ class TestRunnerJobs(DeployCommon):
         self.assertEqual(done.mapped("code")[:4],
                          ["update_spec", "apply_spec", "create_deployment", "monitor"],
                          "the next steps followed in the same pass")
+
+    def _deployment_between_two_checks(self):
+        """A deployment in step 7 with its first endpoint check done and more to run,
+        advanced one action at a time as runners take it."""
+        deployment = self.deploy("v1.1.0")
+        Deployment = self.env["do.deployment"]
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            Deployment._promote_queued()
+            for _action in range(40):
+                Deployment._advance_due()
+                self.env.invalidate_all()
+                step = deployment.current_step_id
+                if step.code == "validate" and (step.data or {}).get("results"):
+                    break
+                self.make_due()
+        self.assertEqual(step.code, "validate", step.log)
+        self.assertEqual(len(step.data["results"]), 1)
+        self.assertGreater(len(self.staging._get_endpoint_checks()), 2)
+        return deployment, step
+
+    def _take(self, deployment):
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            self.env["do.deployment"]._advance_due()
+        self.env.invalidate_all()
+
+    def test_waiting_for_a_free_runner_does_not_count_against_the_step_limit(self):
+        """With 100 deployments on few cron threads, step 7's next check was due long
+        before a runner took it, and the step failed with DEPLOY_TIMEOUT, then rolled
+        back, although every check answered at once: the time a deployment waits, due,
+        for a runner is kept off its step's limit."""
+        deployment, step = self._deployment_between_two_checks()
+        limit = deployment._step_limit(step)
+        now = fields.Datetime.now()
+        # The step ran one second, then its next check waited for a runner past the limit.
+        step.start_date = now - timedelta(seconds=limit + 61)
+        deployment.next_poll_at = now - timedelta(seconds=limit + 60)
+        self._take(deployment)
+        self.assertEqual(step.state, "running", step.log)
+        self.assertNotIn("DEPLOY_TIMEOUT", step.log or "")
+        self.assertEqual(len(step.data["results"]), 2)
+        self.assertGreaterEqual(step.data["queued_seconds"], limit + 60)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+
+    def test_a_step_whose_own_actions_run_past_its_limit_still_times_out(self):
+        """The runners' queue aside, a step taken on time that does not finish within
+        its limit fails with DEPLOY_TIMEOUT: the time it waited before counts for
+        nothing more than it was."""
+        deployment, step = self._deployment_between_two_checks()
+        limit = deployment._step_limit(step)
+        now = fields.Datetime.now()
+        # 30 s waiting for a runner, and the step's own time past its limit.
+        step.start_date = now - timedelta(seconds=limit + 31)
+        step._update_data(queued_seconds=30.0)
+        deployment.next_poll_at = now
+        self._take(deployment)
+        self.assertStepFailed(deployment, "validate", "DEPLOY_TIMEOUT")
 
     def test_a_runner_job_beyond_the_setting_archives_itself_when_it_runs(self):
         """A job another thread was running when the setting was lowered could not be
