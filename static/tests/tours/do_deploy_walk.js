@@ -45,6 +45,10 @@ function openSearchMenu() {
 
 /** Toggle each item of one menu of the search panel on, then off again. */
 async function* walkSearchItems(screen, menuSelector) {
+    // A report opened as a form (KPI Dashboard, Stage Benchmarks, DORA) has no search panel.
+    if (!queryFirst(".o_control_panel .o_searchview_dropdown_toggler")) {
+        return;
+    }
     await visit(`${screen} › search panel`, openSearchMenu);
     const count = queryAll(`${menuSelector} .o_menu_item`).length;
     for (let index = 0; index < count; index++) {
