@@ -24,15 +24,12 @@ over every step row, not a default view: the deployment pivot answers it) is
 printed for reference and not held to the budget.
 """
 
-import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-from odoo_env import odoo_env
+from server_time import run
 
 LIST_LIMIT = 80
 COUNT_LIMIT = 10000
@@ -75,19 +72,6 @@ def pivot_measures(env, model):
             if node.get("type") == "measure"]
 
 
-def measure(env, runs, call):
-    timings = []
-    for run in range(runs + 1):
-        env.invalidate_all()
-        env.registry.clear_cache()
-        started = time.perf_counter()
-        call()
-        elapsed = (time.perf_counter() - started) * 1000
-        if run:  # the first run warms PostgreSQL's buffers and Python's imports
-            timings.append(elapsed)
-    return statistics.median(timings), max(timings)
-
-
 def benchmarks(env):
     Deployment = env["do.deployment"]
     Step = env["do.deployment.step"]
@@ -126,39 +110,12 @@ def benchmarks(env):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("db")
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--login", default="admin")
-    parser.add_argument("--budget-ms", type=float, default=300.0)
-    parser.add_argument("--db-host", default=None)
-    args = parser.parse_args()
+    return run(__doc__.split("\n\n")[0], benchmarks, describe, reference_only=REFERENCE_ONLY)
 
-    over = []
-    with odoo_env(args.db, args.db_host) as env:
-        user = env["res.users"].search([("login", "=", args.login)], limit=1)
-        if not user:
-            sys.exit(f"no user {args.login!r} in {args.db}")
-        user_env = env(user=user.id)
-        counts = (user_env["do.deployment"].search_count([]),
-                  user_env["do.deployment.step"].search_count([]))
-        print(f"{args.db}: {counts[0]:,} deployments, {counts[1]:,} steps; as {args.login}; "
-              f"median and worst of {args.runs} runs (ms of server time)")
-        print(f"{'call':<48} {'median':>8} {'worst':>8}")
-        for label, call in benchmarks(user_env):
-            median, worst = measure(user_env, args.runs, call)
-            flag = ("" if median <= args.budget_ms
-                    else "  (reference, not budgeted)" if label in REFERENCE_ONLY
-                    else "  OVER BUDGET")
-            print(f"{label:<48} {median:8.1f} {worst:8.1f}{flag}")
-            if flag and label not in REFERENCE_ONLY:
-                over.append(label)
-        env.cr.rollback()
-    if over:
-        print(f"{len(over)} call(s) over {args.budget_ms:.0f} ms: {', '.join(over)}")
-        return 1
-    print(f"every budgeted call under {args.budget_ms:.0f} ms")
-    return 0
+
+def describe(env):
+    return (f"{env['do.deployment'].search_count([]):,} deployments, "
+            f"{env['do.deployment.step'].search_count([]):,} steps")
 
 
 if __name__ == "__main__":

@@ -26,32 +26,15 @@ printed report reads its assets from attachments, and times a missing file's
 error otherwise. Record ``uptime`` before and after: the load moves every figure.
 """
 
-import argparse
-import statistics
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-from odoo_env import odoo_env
+from server_time import run
 
 WHOLE_HISTORY_DAYS = 366
-
-
-def measure(env, runs, call):
-    timings = []
-    for run in range(runs + 1):
-        env.invalidate_all()
-        env.registry.clear_cache()
-        started = time.perf_counter()
-        call()
-        elapsed = (time.perf_counter() - started) * 1000
-        if run:  # the first run warms PostgreSQL's buffers and Python's imports
-            timings.append(elapsed)
-        env.cr.rollback()  # nothing a run created stays for the next
-    return statistics.median(timings), max(timings)
 
 
 def form_spec(env, model):
@@ -119,36 +102,8 @@ def benchmarks(env):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("db")
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--login", default="admin")
-    parser.add_argument("--budget-ms", type=float, default=300.0)
-    parser.add_argument("--db-host", default=None)
-    args = parser.parse_args()
-
-    over = []
-    with odoo_env(args.db, args.db_host) as env:
-        user = env["res.users"].search([("login", "=", args.login)], limit=1)
-        if not user:
-            sys.exit(f"no user {args.login!r} in {args.db}")
-        user_env = env(user=user.id)
-        count = user_env["do.deployment"].search_count([])
-        print(f"{args.db}: {count:,} deployments; as {args.login}; "
-              f"median and worst of {args.runs} runs (ms of server time)")
-        print(f"{'call':<48} {'median':>8} {'worst':>8}")
-        for label, call in benchmarks(user_env):
-            median, worst = measure(user_env, args.runs, call)
-            flag = "" if median <= args.budget_ms else "  OVER BUDGET"
-            print(f"{label:<48} {median:8.1f} {worst:8.1f}{flag}")
-            if flag:
-                over.append(label)
-        env.cr.rollback()
-    if over:
-        print(f"{len(over)} call(s) over {args.budget_ms:.0f} ms: {', '.join(over)}")
-        return 1
-    print(f"every call under {args.budget_ms:.0f} ms")
-    return 0
+    return run(__doc__.split("\n\n")[0], benchmarks,
+               lambda env: f"{env['do.deployment'].search_count([]):,} deployments")
 
 
 if __name__ == "__main__":
