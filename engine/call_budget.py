@@ -49,18 +49,27 @@ class Window:
         overlap = 1.0 - (now - window.start) / length
         return window.count + window.previous * overlap
 
-    def wait(self, now, length, limit):
-        """Seconds until one more call fits under ``limit`` (0: it fits now)."""
+    def wait(self, now, length, limit, calls=1):
+        """Seconds until ``calls`` more calls fit under ``limit`` (0: they fit now)."""
         window = self.at(now, length)
-        if window.count + 1 > limit:
+        if window.count + calls > limit:
             # Nothing fits before this window ends; in the next one, this window's
-            # count weighs less and less: count * (1 - t / length) + 1 <= limit.
-            return window.start + length - now + length * (1.0 - (limit - 1) / window.count)
-        if self.used(now, length) + 1 <= limit:
+            # count weighs less and less: count * (1 - t / length) + calls <= limit.
+            return (window.start + length - now
+                    + length * (1.0 - (limit - calls) / window.count))
+        if self.used(now, length) + calls <= limit:
             return 0.0
-        # count + previous * (1 - t / length) + 1 <= limit, solved for t.
-        elapsed = length * (1.0 - (limit - 1 - window.count) / window.previous)
+        # count + previous * (1 - t / length) + calls <= limit, solved for t.
+        elapsed = length * (1.0 - (limit - calls - window.count) / window.previous)
         return max(0.0, window.start + elapsed - now)
+
+    def give_back(self, now, length, calls):
+        """This window with ``calls`` counted in it but never made taken off again
+        (a window that has rolled on since keeps them: they are past)."""
+        window = self.at(now, length)
+        if window.start != self.start:
+            return window
+        return replace(window, count=max(0, window.count - calls))
 
 
 @dataclass(frozen=True)
@@ -70,25 +79,38 @@ class Budget:
     minute: Window = Window()
     hour: Window = Window()
 
-    def wait(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR):
-        """Seconds until one more call fits in both windows (0: now)."""
-        return max(self.minute.wait(now, MINUTE, per_minute),
-                   self.hour.wait(now, HOUR, per_hour))
+    def wait(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1):
+        """Seconds until ``calls`` more calls fit in both windows (0: now)."""
+        return max(self.minute.wait(now, MINUTE, per_minute, calls),
+                   self.hour.wait(now, HOUR, per_hour, calls))
 
-    def take(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR):
-        """``(budget, wait)``: the budget with one more call counted and 0 when it
-        fits now, else the budget unchanged and the seconds until it fits."""
-        wait = self.wait(now, per_minute, per_hour)
+    def take(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1):
+        """``(budget, wait)``: the budget with ``calls`` more calls counted and 0 when
+        they fit now, else the budget unchanged and the seconds until they fit.
+        ``calls`` is capped (:func:`capped_calls`)."""
+        calls = capped_calls(calls, per_minute, per_hour)
+        wait = self.wait(now, per_minute, per_hour, calls)
         if wait > 0:
             return self, wait
         minute = self.minute.at(now, MINUTE)
         hour = self.hour.at(now, HOUR)
-        return Budget(replace(minute, count=minute.count + 1),
-                      replace(hour, count=hour.count + 1)), 0.0
+        return Budget(replace(minute, count=minute.count + calls),
+                      replace(hour, count=hour.count + calls)), 0.0
+
+    def give_back(self, now, calls):
+        """The budget with ``calls`` taken but not made counted off again."""
+        return Budget(self.minute.give_back(now, MINUTE, calls),
+                      self.hour.give_back(now, HOUR, calls))
 
     def used(self, now):
         """``(calls in the last minute, calls in the last hour)``, estimated."""
         return self.minute.used(now, MINUTE), self.hour.used(now, HOUR)
+
+
+def capped_calls(calls, per_minute=PER_MINUTE, per_hour=PER_HOUR):
+    """How many of ``calls`` can be taken at once: at least one, at most a limit
+    (a budget of 2 a minute could never fit 4 at once)."""
+    return max(1, min(int(calls), per_minute, per_hour))
 
 
 def limits(per_minute, per_hour):

@@ -42,6 +42,23 @@ MONITOR_STEPS = ("monitor", "rb_monitor", "rb_revert")
 MONITOR_GRACE = 60
 # Other steps: twice their budget, and at least a minute more than it.
 MIN_STEP_GRACE = 60
+# The DigitalOcean calls one action of a step makes, at the most on its usual path:
+# the runner takes them from the token's budget together before the action, so that
+# an action never spends part of them and is then refused the rest (200 deployments
+# sharing a token each read their app again and again). A call beyond them takes
+# from the budget on its own; steps not named make none.
+ACTION_CALLS = {
+    "update_spec": 4,        # app, registry, its tags, propose
+    "apply_spec": 2,         # the app again after a lost reply, the update
+    "create_deployment": 2,  # the app, the creation
+    "monitor": 2,            # the app's history (first poll), the deployment
+    "traffic_switch": 1,
+    "rb_validate": 2,
+    "rb_create": 2,
+    "rb_monitor": 2,
+    "rb_commit": 3,
+    "rb_revert": 3,
+}
 # The app's last successful monitors whose median is the expected build time.
 HISTORY_SIZE = 5
 

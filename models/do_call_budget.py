@@ -11,7 +11,9 @@ deployment idle until its retry). The arithmetic is :mod:`engine.call_budget`.
 """
 
 import hashlib
+import threading
 import time
+from contextlib import contextmanager
 
 from odoo import api, models
 from odoo.modules import module
@@ -21,6 +23,10 @@ from ..engine.errors import DeployError
 
 PER_MINUTE_PARAM = "do_deploy.calls_per_minute"
 PER_HOUR_PARAM = "do_deploy.calls_per_hour"
+
+# The calls this thread's current step action reserved, per token key: its requests
+# take from them before the shared row (:meth:`DoCallBudget._reserved`).
+_reservations = threading.local()
 
 
 def token_key(token):
@@ -65,10 +71,10 @@ class DoCallBudget(models.AbstractModel):
         cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     @api.model
-    def _take(self, key, per_minute, per_hour, now=None, cr=None):
-        """Count one call of token ``key`` in a transaction of its own (``cr``, at the
-        start of a transaction the caller commits, when given); return 0 when it may
-        be made now, else the seconds until it may (the call is not counted).
+    def _take(self, key, per_minute, per_hour, *, now=None, cr=None, calls=1):
+        """Count ``calls`` calls of token ``key`` in a transaction of its own (``cr``,
+        at the start of a transaction the caller commits, when given); return 0 when
+        they may be made now, else the seconds until they may (none is counted).
 
         Under Odoo's tests the count goes through the test's own cursor instead:
         their transaction is never committed, so a second connection would wait
@@ -77,39 +83,94 @@ class DoCallBudget(models.AbstractModel):
         now = time.time() if now is None else now
         if cr is not None:
             self._read_committed(cr)
-            return self._take_on(cr, key, per_minute, per_hour, now)
+            return self._take_on(cr, key, per_minute, per_hour, now=now, calls=calls)
+        with self._own_cursor() as own_cr:
+            return self._take_on(own_cr, key, per_minute, per_hour, now=now, calls=calls)
+
+    @contextmanager
+    def _own_cursor(self):
+        """A READ COMMITTED transaction of its own, committed on leaving; under Odoo's
+        tests a savepoint of the test's cursor instead (see :meth:`_take`)."""
         if module.current_test:
             with self.env.cr.savepoint(flush=False):
-                return self._take_on(self.env.cr, key, per_minute, per_hour, now)
-        with self.env.registry.cursor() as own_cr:
-            self._read_committed(own_cr)
-            return self._take_on(own_cr, key, per_minute, per_hour, now)
+                yield self.env.cr
+            return
+        with self.env.registry.cursor() as cr:
+            self._read_committed(cr)
+            yield cr
 
     @api.model
-    def _take_on(self, cr, key, per_minute, per_hour, now):
+    def _take_on(self, cr, key, per_minute, per_hour, *, now, calls):
         cr.execute("INSERT INTO do_call_budget (token_key) VALUES (%s) "
                    "ON CONFLICT (token_key) DO NOTHING", [key])
+        budget, wait = self._load(cr, key).take(now, per_minute, per_hour, calls)
+        if wait:
+            cr.execute("UPDATE do_call_budget SET refused = refused + 1 "
+                       "WHERE token_key = %s", [key])
+        else:
+            self._store(cr, key, budget)
+        return wait
+
+    @api.model
+    def _load(self, cr, key):
+        """Token ``key``'s budget, its row locked until ``cr`` commits (None: no row)."""
         cr.execute("""
             SELECT minute_start, minute_count, minute_previous,
                    hour_start, hour_count, hour_previous
               FROM do_call_budget WHERE token_key = %s FOR UPDATE
         """, [key])
         row = cr.fetchone()
-        budget = call_budget.Budget(call_budget.Window(*row[:3]),
-                                    call_budget.Window(*row[3:]))
-        budget, wait = budget.take(now, per_minute, per_hour)
+        if not row:
+            return None
+        return call_budget.Budget(call_budget.Window(*row[:3]), call_budget.Window(*row[3:]))
+
+    @api.model
+    def _store(self, cr, key, budget):
+        cr.execute("""
+            UPDATE do_call_budget
+               SET minute_start = %s, minute_count = %s, minute_previous = %s,
+                   hour_start = %s, hour_count = %s, hour_previous = %s
+             WHERE token_key = %s
+        """, [budget.minute.start, budget.minute.count, budget.minute.previous,
+              budget.hour.start, budget.hour.count, budget.hour.previous, key])
+
+    @api.model
+    def _give_back(self, key, calls, now=None):
+        """Count off ``calls`` calls of token ``key`` that were taken but not made."""
+        now = time.time() if now is None else now
+        with self._own_cursor() as cr:
+            budget = self._load(cr, key)
+            if budget:
+                self._store(cr, key, budget.give_back(now, calls))
+
+    @api.model
+    @contextmanager
+    def _reserved(self, token, calls):
+        """Take the ``calls`` calls one step action makes from ``token``'s budget at
+        once, before the action. Yields 0 when they were taken (the action's requests
+        use them first, then take on their own), else the seconds until they fit,
+        with nothing taken: the action is then not run, rather than spend part of
+        its calls and be refused the rest. Calls left unused are given back."""
+        if not calls:
+            yield 0.0
+            return
+        key = token_key(token)
+        per_minute, per_hour = self._limits()
+        calls = call_budget.capped_calls(calls, per_minute, per_hour)
+        wait = self._take(key, per_minute, per_hour, calls=calls)
         if wait:
-            cr.execute("UPDATE do_call_budget SET refused = refused + 1 "
-                       "WHERE token_key = %s", [key])
-        else:
-            cr.execute("""
-                UPDATE do_call_budget
-                   SET minute_start = %s, minute_count = %s, minute_previous = %s,
-                       hour_start = %s, hour_count = %s, hour_previous = %s
-                 WHERE token_key = %s
-            """, [budget.minute.start, budget.minute.count, budget.minute.previous,
-                  budget.hour.start, budget.hour.count, budget.hour.previous, key])
-        return wait
+            yield wait
+            return
+        held = _reservations.__dict__.setdefault("calls", {})
+        held[key] = calls
+        try:
+            yield 0.0
+        except BaseException:
+            # A crashed action keeps what it took: it may have made the calls.
+            held.pop(key, None)
+            raise
+        if left := held.pop(key, 0):
+            self._give_back(key, left)
 
     @api.model
     def _guard(self, token):
@@ -121,6 +182,10 @@ class DoCallBudget(models.AbstractModel):
         per_minute, per_hour = self._limits()
 
         def before_request(operation):
+            held = getattr(_reservations, "calls", {})
+            if held.get(key):
+                held[key] -= 1
+                return
             wait = self._take(key, per_minute, per_hour)
             if wait:
                 raise DeployError(
@@ -145,14 +210,8 @@ class DoCallBudget(models.AbstractModel):
              WHERE do_call_budget.watch_due <= %s
             RETURNING 1
         """
-        args = [key, now + interval, now]
-        if module.current_test:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query, args)
-                return bool(self.env.cr.fetchone())
-        with self.env.registry.cursor() as cr:
-            self._read_committed(cr)
-            cr.execute(query, args)
+        with self._own_cursor() as cr:
+            cr.execute(query, [key, now + interval, now])
             return bool(cr.fetchone())
 
     @api.model

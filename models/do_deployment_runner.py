@@ -294,10 +294,29 @@ class DoDeployment(models.Model):
                     if not deployment.next_poll_at or deployment.next_poll_at > now:
                         deployment.next_poll_at = now
                         made_due += 1
-                elif sighting.progress and sighting.progress != (step.data or {}).get("progress"):
-                    step._update_data(progress=sighting.progress)
+                else:
+                    if sighting.progress and sighting.progress != (step.data or {}).get(
+                            "progress"):
+                        step._update_data(progress=sighting.progress)
+                    deployment._defer_own_read(now)
             self.env["ir.cron"]._commit_progress()
         return made_due
+
+    def _defer_own_read(self, now):
+        """The list shows this deployment in the same phase: its own read, the fallback
+        for a list that cannot be read, moves on to a minute from now. Without this,
+        200 monitors each read their deployment once a minute: 200 calls a minute
+        on one token. Never past the step's time limit, which only that read checks;
+        and only when the read is due or it gains more than half that minute, so that
+        a tick writes each row at most every 30 s."""
+        step = self.current_step_id
+        latest = step.start_date + timedelta(seconds=self.app_id.deploy_timeout + 1)
+        later = min(now + timedelta(seconds=app_watch.FALLBACK_POLL), latest)
+        planned = self.next_poll_at
+        if planned and planned < later and (
+                planned <= now
+                or (later - planned).total_seconds() > app_watch.FALLBACK_POLL / 2):
+            self.next_poll_at = later
 
     @api.model
     def _rearm(self, run_seconds):
@@ -583,6 +602,16 @@ class DoDeployment(models.Model):
             self._start_step(step)
         else:
             self._stop_queue_clock(step)
+        with self.env["do.call.budget"]._reserved(
+                self.app_id.account_id._get_token(), policy.ACTION_CALLS.get(step.code, 0)
+        ) as budget_wait:
+            if budget_wait:
+                self._wait_for_budget(step, budget_wait)
+                return
+            self._run_step_action(step)
+
+    def _run_step_action(self, step):
+        """One action of ``step`` and what follows from its outcome."""
         step.attempt += 1
         try:
             delay = getattr(self, f"_step_{step.code}")(step)
@@ -614,6 +643,16 @@ class DoDeployment(models.Model):
             self._end_rollback()
         else:
             self._finish("done")
+
+    def _wait_for_budget(self, step, wait):
+        """The token's budget has no room for the action's calls now: nothing was
+        sent, and the deployment is due again when they fit (said once in the log)."""
+        if not (step.data or {}).get("budget_waits"):
+            step._append_log(
+                f"Waiting {wait:.0f} s for this DigitalOcean token's call budget: other "
+                "deployments on the same token are using it.")
+        step._update_data(budget_waits=(step.data or {}).get("budget_waits", 0) + 1)
+        self._schedule(wait)
 
     def _start_step(self, step):
         step.write({"state": "running", "start_date": fields.Datetime.now()})

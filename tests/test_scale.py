@@ -414,6 +414,43 @@ class TestCallBudget(DeployCommon):
         self.env.cr.execute("SELECT sum(refused) FROM do_call_budget")
         self.assertGreaterEqual(self.env.cr.fetchone()[0], 1)
 
+    def test_an_action_whose_calls_do_not_fit_sends_none(self):
+        """Step 1 makes three or four calls. With two left in the minute, it used to
+        read the app, check the registry and be refused the proposal: two calls
+        spent for nothing, again at every retry (200 deployments on one token read
+        their apps ~6 times each). Now it takes its calls together or waits."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "10")
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        key = token_key(self.staging.account_id._get_token())
+        Budget = self.env["do.call.budget"]
+        for _call in range(8):
+            self.assertEqual(Budget._take(key, 10, 4000), 0)
+        requests = self.sim.stats()["requests"]
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertEqual(self.sim.stats()["requests"], requests, step.log)
+        self.assertEqual((deployment.state, step.state), ("running", "running"))
+        self.assertIn("Waiting", step.log)
+        self.assertNotIn("RATE_LIMIT_EXCEEDED", step.log)
+        self.assertGreater(deployment.next_poll_at, fields.Datetime.now())
+        self.env.cr.execute("SELECT minute_count FROM do_call_budget WHERE token_key = %s",
+                            [key])
+        self.assertEqual(self.env.cr.fetchone()[0], 8, "nothing taken")
+
+    def test_reserved_calls_an_action_did_not_make_are_given_back(self):
+        """Every action takes its usual calls at once; those it did not make (step 3
+        adopts its deployment without a call) are counted off again: the budget
+        counts exactly what DigitalOcean received."""
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        requests = self.sim.stats()["requests"]
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done")
+        self.env.cr.execute("SELECT minute_count FROM do_call_budget WHERE token_key = %s",
+                            [token_key(self.staging.account_id._get_token())])
+        self.assertEqual(self.env.cr.fetchone()[0], self.sim.stats()["requests"] - requests)
+
 
 @tagged("post_install", "-at_install")
 class TestAppWatch(DeployCommon):
@@ -459,6 +496,34 @@ class TestAppWatch(DeployCommon):
         self.assertIn("is ACTIVE", monitor.log)
         self.run_until_idle()
         self.assertEqual((deployment | other).mapped("state"), ["done", "done"])
+
+    def test_the_list_seeing_a_monitor_unchanged_defers_its_own_read(self):
+        """A monitor's own read is the fallback for a list that cannot be read: while
+        the list shows it in the same phase, that read keeps moving a minute on (200
+        monitors read themselves once a minute: 200 calls a minute on one token),
+        but never past the step's time limit, which only that read checks."""
+        app = self._create_app("odoo-defer", "staging", build_seconds=600, deploy_seconds=0)
+        deployment = self.deploy("v1.1.0", app=app)
+        monitor = self.step(deployment, "monitor")
+        for _run in range(10):
+            self.run_cron()
+            if (monitor.data or {}).get("phase"):
+                break
+            self.make_due()
+        self.assertEqual(deployment.current_step_id, monitor)
+        now = fields.Datetime.now()
+        deployment.next_poll_at = now + timedelta(seconds=10)
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.watch()
+        self.assertGreaterEqual((deployment.next_poll_at - now).total_seconds(), 59)
+        # Twenty seconds before the step's limit, the read stays at the limit.
+        now = fields.Datetime.now()
+        monitor.start_date = now - timedelta(seconds=app.deploy_timeout - 20)
+        deployment.next_poll_at = now - timedelta(seconds=1)
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.watch()
+        self.assertEqual(deployment.next_poll_at,
+                         monitor.start_date + timedelta(seconds=app.deploy_timeout + 1))
 
     def test_the_app_list_wakes_the_rollback_monitor(self):
         """The rollback's wait for its DigitalOcean deployment is watched through the app

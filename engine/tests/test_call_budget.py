@@ -66,3 +66,38 @@ def test_polling_slows_down_as_more_pages_are_read():
     slow = call_budget.poll_interval(10, per_minute=60, per_hour=3000)
     # Ten calls a tick in half of 60 a minute: one tick every 20 s; the hour: 24 s.
     assert slow == pytest.approx(24.0)
+
+
+def test_a_step_action_takes_its_calls_at_once_or_none():
+    """A step action reserves the calls it makes together: with 7 of 10 left, 4 do
+    not fit and nothing is counted; 3 do; the unused ones are given back."""
+    t0 = 1_000_040.0
+    budget = spend(Budget(), t0, 3, per_minute=10, per_hour=1000)
+    same, wait = budget.take(t0, per_minute=10, per_hour=1000, calls=8)
+    assert same is budget
+    assert wait > 0
+    reserved, wait = budget.take(t0, per_minute=10, per_hour=1000, calls=7)
+    assert wait == 0
+    assert reserved.minute.count == 10
+    assert reserved.hour.count == 10
+    returned = reserved.give_back(t0 + 1.0, 2)
+    assert (returned.minute.count, returned.hour.count) == (8, 8)
+    _, wait = returned.take(t0 + 1.0, per_minute=10, per_hour=1000, calls=2)
+    assert wait == 0
+
+
+def test_calls_given_back_after_the_window_rolled_on_stay_counted():
+    t0 = 1_000_040.0
+    reserved, _ = Budget().take(t0, per_minute=10, per_hour=1000, calls=4)
+    later = reserved.give_back(t0 + 60.0, 4)
+    assert later.minute.count == 0
+    assert later.minute.previous == 4   # the minute they were reserved in keeps them
+    assert later.hour.count == 0        # the hour window is still [t0's hour]: given back
+
+
+def test_a_reservation_larger_than_the_limit_is_capped_at_it():
+    """A budget of 2 a minute never fits an action of 4 calls at once: the action
+    takes the 2 it can, and its further calls wait on their own."""
+    budget, wait = Budget().take(1_000_040.0, per_minute=2, per_hour=1000, calls=4)
+    assert wait == 0
+    assert budget.minute.count == 2
