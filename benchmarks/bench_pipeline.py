@@ -255,7 +255,7 @@ def bench_long_build(odoo, build_seconds=360, deploy_seconds=30):
         calls = simulator.requests() - before
         [record] = odoo.call("do.deployment", "read", ids=[deployment],
                              fields=["do_deployment_id"])
-        active_at = _active_time(simulator, _app_remote_id(odoo, app), record["do_deployment_id"])
+        active_at = active_time(simulator, _app_remote_id(odoo, app), record["do_deployment_id"])
         lag = f"{seen_at - active_at:.1f} s" if seen_at else "never"
         print(f"{(build_seconds + deploy_seconds) / 60:.1f}-minute build and deploy: "
               f"state {row['state']}; {calls} DigitalOcean API calls for the whole deployment "
@@ -269,7 +269,7 @@ def _app_remote_id(odoo, app):
     return odoo.call("do.app", "read", ids=[app], fields=["do_app_id"])[0]["do_app_id"]
 
 
-def _active_time(simulator, remote_app_id, deployment_id):
+def active_time(simulator, remote_app_id, deployment_id):
     """When the simulator's deployment reached ACTIVE (its phase_last_updated_at)."""
     request = urllib.request.Request(
         f"{simulator.url}/v2/apps/{remote_app_id}/deployments/{deployment_id}",

@@ -31,7 +31,7 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 
-from bench_pipeline import TOKEN, Odoo, Simulator, http_json, parse_time, setup_apps, start
+from bench_pipeline import TOKEN, Odoo, Simulator, active_time, http_json, setup_apps, start
 from benchlib import percentile
 
 CASES = {"a": (1, 1), "b": (1, 2), "c": (2, 2)}  # servers, cron threads each
@@ -160,6 +160,10 @@ def run_token(apps_count, build_seconds, deploy_seconds=0, timeout=None):
                 lags.append(seen[deployment] - active_at)
         states = [row["state"] for row in odoo.call("do.deployment", "read", ids=ids,
                                                       fields=["state"])]
+        stats = http_json(f"{simulator.url}/_sim/stats")
+        print(f"{stats['requests']} calls in all: "
+              + ", ".join(f"{operation} {count}" for operation, count
+                          in sorted(stats["by_operation"].items(), key=lambda kv: -kv[1])))
         print(f"{apps_count} deployments on one token, {build_seconds} s builds: "
               f"done {states.count('done')}/{apps_count}; peak {peak} calls in a minute "
               f"over the whole run (starts and ends included), {watch_peak} while all "
@@ -179,15 +183,6 @@ def odoo_shell_budget_defaults(odoo):
               value="200")
     odoo.call("ir.config_parameter", "set_param", key="do_deploy.calls_per_hour",
               value="4000")
-
-
-def active_time(simulator, remote_app_id, deployment_id):
-    request = urllib.request.Request(
-        f"{simulator.url}/v2/apps/{remote_app_id}/deployments/{deployment_id}",
-        headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        deployment = json.loads(response.read())["deployment"]
-    return parse_time(deployment["phase_last_updated_at"]).timestamp()
 
 
 def main():

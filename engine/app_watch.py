@@ -2,19 +2,25 @@
 
 ``GET /v2/apps`` returns every app of a token with its ``in_progress_deployment``
 (phase, progress) and ``active_deployment``: one call per page of up to 200 apps
-shows where every deployment of the token stands. A deployment is read on its
-own (``GET .../deployments/{id}``: its spec, its failure, its step logs) only
-when the list shows it changed phase or is no longer in progress. This module
-decides which, from plain data; Odoo makes the calls.
+shows where every deployment of the token stands, its phase and progress
+included. A deployment is read on its own (``GET .../deployments/{id}``: its
+spec, its failure, its step logs) only when the list shows it ended (ACTIVE, or
+no longer in progress) or before its first reading; a new phase in progress is
+taken from the list. This module decides which, from plain data; Odoo makes the
+calls.
 """
 
 from dataclasses import dataclass
+
+from .deployment import FAILED_PHASES
 
 # Seconds between a watched deployment's own reads, when the list shows no change.
 FALLBACK_POLL = 60.0
 # The list says nothing about a deployment that is neither in progress nor
 # active: it ended otherwise (failed, canceled, superseded), or has not started.
 ENDED = "ENDED"
+# Phases that end a deployment: it is read on its own when the list shows one.
+END_PHASES = ("ACTIVE", *FAILED_PHASES)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ def sight(app, deployment_id, last_phase):
     in_progress = app.get("in_progress_deployment") or {}
     if in_progress.get("id") == deployment_id:
         phase = in_progress.get("phase") or "UNKNOWN"
-        return Sighting(phase, _counts(in_progress), phase != last_phase)
+        return Sighting(phase, _counts(in_progress), _must_read(phase, last_phase))
     active = app.get("active_deployment") or {}
     if active.get("id") == deployment_id:
         return Sighting("ACTIVE", _counts(active), True)
@@ -46,8 +52,16 @@ def sight(app, deployment_id, last_phase):
     if pending.get("id") == deployment_id and pending.get("phase") in (
             "PENDING_BUILD", "PENDING_DEPLOY", "QUEUED"):
         phase = pending["phase"]
-        return Sighting(phase, _counts(pending), phase != last_phase)
+        return Sighting(phase, _counts(pending), _must_read(phase, last_phase))
     return Sighting(ENDED, "", True)
+
+
+def _must_read(phase, last_phase):
+    """A deployment in progress is read on its own before its first reading (its
+    monitor records what it expects) and in a phase that ends it; a phase it moves
+    on to in progress is only recorded (two reads saved per deployment: 200
+    deployments on one token read themselves about 800 times)."""
+    return last_phase is None or phase in END_PHASES
 
 
 def plan(apps, watched):

@@ -59,6 +59,11 @@ ACTION_CALLS = {
     "rb_commit": 3,
     "rb_revert": 3,
 }
+# A deployment's first step may take this share of the token's budget, the rest staying
+# for the deployments already in flight: 200 deployments starting together do not
+# hold back the reads that see the others end.
+START_STEP = "update_spec"
+START_SHARE = 0.75
 # The app's last successful monitors whose median is the expected build time.
 HISTORY_SIZE = 5
 

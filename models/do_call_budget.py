@@ -145,17 +145,18 @@ class DoCallBudget(models.AbstractModel):
 
     @api.model
     @contextmanager
-    def _reserved(self, token, calls):
+    def _reserved(self, token, calls, share=1.0):
         """Take the ``calls`` calls one step action makes from ``token``'s budget at
         once, before the action. Yields 0 when they were taken (the action's requests
         use them first, then take on their own), else the seconds until they fit,
         with nothing taken: the action is then not run, rather than spend part of
-        its calls and be refused the rest. Calls left unused are given back."""
+        its calls and be refused the rest. Calls left unused are given back.
+        ``share`` (0-1] of the limits is all the reservation may fill."""
         if not calls:
             yield 0.0
             return
         key = token_key(token)
-        per_minute, per_hour = self._limits()
+        per_minute, per_hour = (max(1, int(limit * share)) for limit in self._limits())
         calls = call_budget.capped_calls(calls, per_minute, per_hour)
         wait = self._take(key, per_minute, per_hour, calls=calls)
         if wait:

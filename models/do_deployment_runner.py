@@ -295,9 +295,7 @@ class DoDeployment(models.Model):
                         deployment.next_poll_at = now
                         made_due += 1
                 else:
-                    if sighting.progress and sighting.progress != (step.data or {}).get(
-                            "progress"):
-                        step._update_data(progress=sighting.progress)
+                    step._record_phase(sighting.phase, sighting.progress)
                     deployment._defer_own_read(now)
             self.env["ir.cron"]._commit_progress()
         return made_due
@@ -603,7 +601,8 @@ class DoDeployment(models.Model):
         else:
             self._stop_queue_clock(step)
         with self.env["do.call.budget"]._reserved(
-                self.app_id.account_id._get_token(), policy.ACTION_CALLS.get(step.code, 0)
+                self.app_id.account_id._get_token(), policy.ACTION_CALLS.get(step.code, 0),
+                share=policy.START_SHARE if step.code == policy.START_STEP else 1.0,
         ) as budget_wait:
             if budget_wait:
                 self._wait_for_budget(step, budget_wait)

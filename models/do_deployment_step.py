@@ -133,6 +133,19 @@ class DoDeploymentStep(models.Model):
             text = "[...]\n" + text[-(LOG_LIMIT - 6):]
         self.log = text
 
+    def _record_phase(self, phase, progress):
+        """Keep the DigitalOcean deployment's phase and progress ("2/6") this step
+        follows, whether read on its own or seen in the app list; a new phase is
+        logged. Nothing is written when neither changed (the list shows most
+        deployments unchanged at every tick)."""
+        self.ensure_one()
+        data = self.data or {}
+        if phase != data.get("phase"):
+            self._append_log(f"Phase {phase} ({progress or '?'} steps).")
+        elif not progress or progress == data.get("progress"):
+            return
+        self._update_data(phase=phase, progress=progress or data.get("progress"))
+
     def _update_data(self, **values):
         """Merge ``values`` into ``data`` (Json fields must be reassigned, not mutated)."""
         self.ensure_one()

@@ -192,11 +192,10 @@ class DoDeployment(models.Model):
         deployment = client.get_deployment(self.app_id.do_app_id, deployment_id)
         phase = deployment.get("phase") or "UNKNOWN"
         progress = deployment.get("progress") or {}
-        counts = f"{progress.get('success_steps', 0)}/{progress.get('total_steps', 0)}"
-        if phase != data.get("phase"):
-            step._append_log(f"Phase {phase} ({counts} steps).")
+        step._record_phase(
+            phase, f"{progress.get('success_steps', 0)}/{progress.get('total_steps', 0)}")
         elapsed = (fields.Datetime.now() - step.start_date).total_seconds()
-        step._update_data(phase=phase, progress=counts, polls=data.get("polls", 0) + 1)
+        step._update_data(polls=data.get("polls", 0) + 1)
         if phase == "ACTIVE":
             # The version of the retagged components, and what the ingress will report
             # once the deployment serves: the version of the spec's first image component.

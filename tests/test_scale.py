@@ -438,6 +438,22 @@ class TestCallBudget(DeployCommon):
                             [key])
         self.assertEqual(self.env.cr.fetchone()[0], 8, "nothing taken")
 
+    def test_starts_leave_a_quarter_of_the_budget_to_deployments_in_flight(self):
+        """Step 1 may fill three quarters of the budget: with 73 of 100 calls taken, a
+        new deployment waits while a monitor's read of two calls still fits."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "100")
+        self.env.cr.execute("DELETE FROM do_call_budget")
+        token = self.staging.account_id._get_token()
+        Budget = self.env["do.call.budget"]
+        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=73), 0)
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        step = self.step(deployment, "update_spec")
+        self.assertIn("Waiting", step.log)
+        self.assertEqual(step.state, "running")
+        with Budget._reserved(token, 2) as wait:
+            self.assertEqual(wait, 0)
+
     def test_reserved_calls_an_action_did_not_make_are_given_back(self):
         """Every action takes its usual calls at once; those it did not make (step 3
         adopts its deployment without a call) are counted off again: the budget
@@ -462,7 +478,7 @@ class TestAppWatch(DeployCommon):
         self.env.invalidate_all()
         return made_due
 
-    def test_the_app_list_wakes_only_the_monitor_whose_phase_changed(self):
+    def test_the_app_list_wakes_only_the_monitor_whose_deployment_ended(self):
         app = self._create_app("odoo-watch", "staging", build_seconds=120, deploy_seconds=0)
         deployment = self.deploy("v1.1.0", app=app)
         other = self.deploy("v1.1.0")  # staging: built in the simulator's default time
@@ -496,6 +512,29 @@ class TestAppWatch(DeployCommon):
         self.assertIn("is ACTIVE", monitor.log)
         self.run_until_idle()
         self.assertEqual((deployment | other).mapped("state"), ["done", "done"])
+
+    def test_a_new_phase_in_the_list_is_recorded_without_a_read(self):
+        """BUILDING to DEPLOYING is taken from the list (phase, progress, a log line);
+        only the end is read on its own: two reads fewer per deployment."""
+        app = self._create_app("odoo-phase", "staging", build_seconds=120, deploy_seconds=120)
+        deployment = self.deploy("v1.1.0", app=app)
+        monitor = self.step(deployment, "monitor")
+        for _run in range(10):
+            self.run_cron()
+            if (monitor.data or {}).get("phase"):
+                break
+            self.make_due()
+        self.assertIn(monitor.data["phase"], ("PENDING_BUILD", "BUILDING"))
+        reads = self.sim.stats()["by_operation"].get("apps_get_deployment", 0)
+        self.sim.clock.advance(150)  # built: deploying
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.assertEqual(self.watch(), 0)
+        self.assertEqual(monitor.data["phase"], "DEPLOYING")
+        self.assertIn("Phase DEPLOYING", monitor.log)
+        self.assertEqual(self.sim.stats()["by_operation"].get("apps_get_deployment", 0), reads)
+        self.sim.clock.advance(150)  # deployed: ACTIVE, read on its own
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        self.assertEqual(self.watch(), 1)
 
     def test_the_list_seeing_a_monitor_unchanged_defers_its_own_read(self):
         """A monitor's own read is the fallback for a list that cannot be read: while

@@ -25,10 +25,17 @@ def test_same_phase_in_progress_needs_no_read():
         7: Sighting("BUILDING", "2/6", False)}
 
 
-def test_a_phase_change_is_read():
+def test_a_phase_change_in_progress_is_recorded_not_read():
     apps = [app("a", in_progress=dict(BUILDING, phase="DEPLOYING"))]
     sighting = app_watch.plan(apps, {7: ("a", "d2", "BUILDING")})[7]
-    assert sighting.read and sighting.phase == "DEPLOYING"
+    assert sighting == Sighting("DEPLOYING", "2/6", False)
+
+
+def test_a_failed_phase_in_progress_and_the_first_sighting_are_read():
+    apps = [app("a", in_progress=dict(BUILDING, phase="ERROR"))]
+    assert app_watch.plan(apps, {7: ("a", "d2", "BUILDING")})[7].read is True
+    apps = [app("a", in_progress=BUILDING)]
+    assert app_watch.plan(apps, {7: ("a", "d2", None)})[7].read is True
 
 
 def test_active_is_read():
@@ -44,9 +51,12 @@ def test_gone_from_the_list_is_read_as_ended():
     assert plan[8] == Sighting(ENDED, "", True)
 
 
-def test_pending_waits_until_its_phase_moves():
+def test_pending_waits_until_it_ends():
     apps = [app("a", pending={"id": "d2", "phase": "PENDING_BUILD"})]
     assert app_watch.plan(apps, {7: ("a", "d2", "PENDING_BUILD")})[7].read is False
+    moved = [app("a", pending={"id": "d2", "phase": "PENDING_DEPLOY"})]
+    assert app_watch.plan(moved, {7: ("a", "d2", "PENDING_BUILD")})[7] == Sighting(
+        "PENDING_DEPLOY", "", False)
     assert app_watch.plan(apps, {7: ("a", "d2", None)})[7].read is True
     # A pending entry in a final phase is not trusted: the deployment is read.
     apps = [app("a", pending={"id": "d2", "phase": "ERROR"})]
