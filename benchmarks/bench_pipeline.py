@@ -25,15 +25,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-from benchlib import free_port
+from benchlib import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # One RFC 3339 reader for DigitalOcean's times (Python 3.10 reads no "Z").
-from engine.deployment import parse_time  # noqa: E402
+from engine.deployment import parse_time
 
 TOKEN = "dop_v1_simulator"
 API_KEY_SCRIPT = """
@@ -255,7 +253,7 @@ def bench_long_build(odoo, build_seconds=360, deploy_seconds=30):
         calls = simulator.requests() - before
         [record] = odoo.call("do.deployment", "read", ids=[deployment],
                              fields=["do_deployment_id"])
-        active_at = _active_time(simulator, _app_remote_id(odoo, app), record["do_deployment_id"])
+        active_at = active_time(simulator, _app_remote_id(odoo, app), record["do_deployment_id"])
         lag = f"{seen_at - active_at:.1f} s" if seen_at else "never"
         print(f"{(build_seconds + deploy_seconds) / 60:.1f}-minute build and deploy: "
               f"state {row['state']}; {calls} DigitalOcean API calls for the whole deployment "
@@ -269,8 +267,8 @@ def _app_remote_id(odoo, app):
     return odoo.call("do.app", "read", ids=[app], fields=["do_app_id"])[0]["do_app_id"]
 
 
-def _active_time(simulator, remote_app_id, deployment_id):
-    """When the simulator's deployment reached ACTIVE (its phase_last_updated_at)."""
+def active_time(simulator, remote_app_id, deployment_id):
+    """When the simulator's deployment reached ACTIVE (its phase_last_updated_at), epoch s."""
     request = urllib.request.Request(
         f"{simulator.url}/v2/apps/{remote_app_id}/deployments/{deployment_id}",
         headers={"Authorization": f"Bearer {TOKEN}"})

@@ -31,7 +31,7 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 
-from bench_pipeline import TOKEN, Odoo, Simulator, http_json, parse_time, setup_apps, start
+from bench_pipeline import TOKEN, Odoo, Simulator, active_time, http_json, setup_apps, start
 from benchlib import percentile
 
 CASES = {"a": (1, 1), "b": (1, 2), "c": (2, 2)}  # servers, cron threads each
@@ -179,15 +179,6 @@ def odoo_shell_budget_defaults(odoo):
               value="200")
     odoo.call("ir.config_parameter", "set_param", key="do_deploy.calls_per_hour",
               value="4000")
-
-
-def active_time(simulator, remote_app_id, deployment_id):
-    request = urllib.request.Request(
-        f"{simulator.url}/v2/apps/{remote_app_id}/deployments/{deployment_id}",
-        headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        deployment = json.loads(response.read())["deployment"]
-    return parse_time(deployment["phase_last_updated_at"]).timestamp()
 
 
 def main():
