@@ -38,9 +38,8 @@ import sys
 import threading
 import time
 
-from benchlib import free_port, percentile
+from benchlib import ROOT, free_port, percentile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEALTH_MEDIAN_TARGET_MS = 20.0
 HEALTH_P99_TARGET_MS = 100.0
 TRIGGER_TARGET_PER_S = 50.0

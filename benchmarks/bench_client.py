@@ -15,18 +15,15 @@ overhead of at most 1 ms.
 
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import sys
 import time
 
-from benchlib import free_port, percentile, wait_until_up
+from benchlib import ROOT, percentile, simulator_process
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, str(ROOT))
 
-from engine.client import AppPlatformClient  # noqa: E402
+from engine.client import AppPlatformClient
 
 TOKEN = "dop_v1_simulator"
 TARGET_MS = 1.0
@@ -38,13 +35,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "engine.simulator", "--port", str(port),
-         "--rate-limit-per-minute", "100000000", "--rate-limit-per-hour", "100000000"],
-        cwd=ROOT, stdout=subprocess.DEVNULL)
-    try:
-        wait_until_up(port)
+    with simulator_process() as port:
         client = AppPlatformClient(TOKEN, f"http://127.0.0.1:{port}")
         spec = {"name": "bench-app", "region": "fra", "services": [{
             "name": "web", "http_port": 8069, "instance_count": 1,
@@ -74,9 +65,6 @@ def main():
             end = clock()
             raw_ms.append((middle - start) * 1000)
             client_ms.append((end - middle) * 1000)
-    finally:
-        server.terminate()
-        server.wait()
 
     overhead = [c - r for c, r in zip(client_ms, raw_ms, strict=True)]
     rows = [("raw http.client GET", raw_ms), ("client.get_app", client_ms),

@@ -25,15 +25,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-from benchlib import free_port
+from benchlib import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # One RFC 3339 reader for DigitalOcean's times (Python 3.10 reads no "Z").
-from engine.deployment import parse_time  # noqa: E402
+from engine.deployment import parse_time
 
 TOKEN = "dop_v1_simulator"
 API_KEY_SCRIPT = """
@@ -270,7 +268,7 @@ def _app_remote_id(odoo, app):
 
 
 def active_time(simulator, remote_app_id, deployment_id):
-    """When the simulator's deployment reached ACTIVE (its phase_last_updated_at)."""
+    """When the simulator's deployment reached ACTIVE (its phase_last_updated_at), epoch s."""
     request = urllib.request.Request(
         f"{simulator.url}/v2/apps/{remote_app_id}/deployments/{deployment_id}",
         headers={"Authorization": f"Bearer {TOKEN}"})

@@ -13,15 +13,11 @@ the calls a deployment poller makes: get app, get deployment, list apps.
 import argparse
 import http.client
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 
-from benchlib import free_port, wait_until_up
+from benchlib import simulator_process
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "dop_v1_simulator"
 STAFF = "6f1c2b9e-5d4a-4c3b-9e8f-000000000001"
 
@@ -47,13 +43,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "engine.simulator", "--port", str(port), "--seed", "demo",
-         "--rate-limit-per-minute", "100000000", "--rate-limit-per-hour", "100000000"],
-        cwd=ROOT, stdout=subprocess.DEVNULL)
-    try:
-        wait_until_up(port)
+    with simulator_process("--seed", "demo") as port:
         connection = http.client.HTTPConnection("127.0.0.1", port)
         connection.request("POST", f"/v2/apps/{STAFF}/deployments", body=json.dumps({}),
                            headers={"Authorization": f"Bearer {TOKEN}",
@@ -76,9 +66,6 @@ def main():
         errors = sum(errors for _done, errors in counts)
         print(f"{total / elapsed:.0f} requests/s ({total} requests, {errors} non-200, "
               f"{args.threads} keep-alive connections, {elapsed:.1f} s)")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

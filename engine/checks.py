@@ -302,6 +302,10 @@ def _failure(code, message, answer, data):
                        {**data, "answer": answer.summary()})
 
 
+def _success(message, answer, data):
+    return CheckResult(True, None, message, answer.status, answer.elapsed_ms, data)
+
+
 def _database_up(info):
     """True or False when the health answer says whether the database is reachable."""
     if "database" in info:
@@ -352,8 +356,7 @@ def check_health(base_url, *, path=HEALTH_PATH, budget_seconds=10.0, expected_ve
         return _failure("HEALTH_CHECK_FAIL",
                         f"The health endpoint {data['url']} reports status {_shown(status)}.",
                         answer, data)
-    return CheckResult(True, None, f"The health endpoint answered OK in {answer.elapsed_ms} ms.",
-                       answer.status, answer.elapsed_ms, data)
+    return _success(f"The health endpoint answered OK in {answer.elapsed_ms} ms.", answer, data)
 
 
 def normalize_check(check):
@@ -426,8 +429,7 @@ def _check_endpoint(http, base_url, check, timeout_seconds):
         return _failure("PERFORMANCE_DEGRADATION",
                         f"{shown} answered in {answer.elapsed_ms} ms, over its "
                         f"{check['max_ms']} ms budget.", answer, data)
-    return CheckResult(True, None, f"{shown} answered as expected in {answer.elapsed_ms} ms.",
-                       answer.status, answer.elapsed_ms, data)
+    return _success(f"{shown} answered as expected in {answer.elapsed_ms} ms.", answer, data)
 
 
 def check_endpoints(base_url, checks, *, timeout_seconds=ENDPOINT_TIMEOUT, session=None):
@@ -475,8 +477,7 @@ def check_served_version(base_url, expected_version, expected_deployment_id=None
         return _failure("TRAFFIC_SWITCH_FAILED",
                         f"The ingress serves deployment {shown}, not {expected_deployment_id}.",
                         answer, data)
-    return CheckResult(True, None, f"The ingress serves version {_shown(served_version)}.",
-                       answer.status, answer.elapsed_ms, data)
+    return _success(f"The ingress serves version {_shown(served_version)}.", answer, data)
 
 
 def _hostname(value):

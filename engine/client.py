@@ -30,6 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from .api_errors import failure_code, status_error
 from .do_api import DEFAULT_API_URL, check_token, log_operation, log_type_of
 from .errors import DeployError, redact
+from .rest import USER_AGENT, BearerAuth, error_reply
 
 _logger = logging.getLogger(__name__)
 
@@ -66,20 +67,6 @@ class _Tail:
             if 0 <= newline < len(data) - 1:
                 data = data[newline + 1:]
         return data.decode("utf-8", errors="replace")
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds the bearer token; its repr hides it."""
-
-    def __init__(self, token):
-        self._header = f"Bearer {token}"
-
-    def __call__(self, request):
-        request.headers["Authorization"] = self._header
-        return request
-
-    def __repr__(self):
-        return "<BearerAuth ***>"
 
 
 def _int_header(headers, name):
@@ -141,10 +128,10 @@ class AppPlatformClient:
         self.session = session or requests.Session()
         # An auth object (not a default header) also keeps requests from
         # consulting ~/.netrc on every call, which could replace the token.
-        self.session.auth = _BearerAuth(token)
+        self.session.auth = BearerAuth(token)
         self.session.headers.update({
             "Accept": "application/json",
-            "User-Agent": "do_deploy (Odoo) python-requests",
+            "User-Agent": USER_AGENT,
         })
         # Log archives live on other hosts (pre-signed URLs): never send them the token.
         self._log_session = log_session or requests.Session()
@@ -486,13 +473,7 @@ class AppPlatformClient:
     def _status_error(self, operation, response, attempt):
         """Map an error reply to its SOP code; DigitalOcean's own message ends the sentence."""
         status = response.status_code
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        do_message = redact(" ".join(str(body.get("message") or response.reason or "").split()),
-                            [self._token])
+        body, do_message = error_reply(response, self._token)
         details = {
             "operation": operation,
             "error_id": body.get("id"),

@@ -46,6 +46,14 @@ def as_utc(moment):
     return moment.astimezone(timezone.utc)
 
 
+def check_signed(record, unsigned):
+    """A decision a person gave (``by``, ``at``): ValueError ``unsigned`` unless ``by`` names
+    someone; ``at`` is set to UTC in place (for frozen dataclasses, from ``__post_init__``)."""
+    if not isinstance(record.by, str) or not record.by.strip():
+        raise ValueError(unsigned)
+    object.__setattr__(record, "at", as_utc(record.at))
+
+
 def zone(name):
     """The ZoneInfo of an IANA name; ValueError naming it when it is unknown."""
     try:
@@ -284,11 +292,9 @@ class EmergencyOverride:
     binding: object = None
 
     def __post_init__(self):
-        if not isinstance(self.by, str) or not self.by.strip():
-            raise ValueError("an emergency override names who gave it")
+        check_signed(self, "an emergency override names who gave it")
         if not isinstance(self.reason, str) or not self.reason.strip():
             raise ValueError("an emergency override needs a reason")
-        object.__setattr__(self, "at", as_utc(self.at))
 
     def to_dict(self):
         return {"by": self.by, "reason": self.reason, "at": self.at.isoformat()}

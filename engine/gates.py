@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 from .error_catalogue import ERROR_CODES
 from .errors import DeployError
-from .freeze import REFUSE, EmergencyOverride, as_utc
+from .freeze import REFUSE, EmergencyOverride, as_utc, check_signed
 from .github import FAILED, PASSED, PENDING, GitHubError
 
 # Gate kinds, in the order the SOP lists its quality gates (the image check first).
@@ -351,9 +351,7 @@ class Confirmation:
     name: str | None = None  # how to show ``by``
 
     def __post_init__(self):
-        if not isinstance(self.by, str) or not self.by.strip():
-            raise ValueError("a confirmation names the person who gave it")
-        object.__setattr__(self, "at", as_utc(self.at))
+        check_signed(self, "a confirmation names the person who gave it")
 
 
 def evaluate_confirmations(items, confirmations, *, now, binding=None):
@@ -464,11 +462,9 @@ class Approval:
     name: str | None = None  # how to show ``by``
 
     def __post_init__(self):
-        if not isinstance(self.by, str) or not self.by.strip():
-            raise ValueError("an approval names the approver")
+        check_signed(self, "an approval names the approver")
         if not isinstance(self.binding, Binding):
             raise ValueError("an approval is bound to an app, tag and spec (a Binding)")
-        object.__setattr__(self, "at", as_utc(self.at))
 
     def evidence(self):
         verb = "approved" if self.approved else "rejected"

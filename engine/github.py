@@ -48,11 +48,11 @@ import requests
 
 from .deployment import parse_time
 from .errors import DeployError, redact
+from .rest import USER_AGENT, BearerAuth, error_reply
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
-USER_AGENT = "do_deploy (Odoo) python-requests"
 # GitHub's largest page; a commit with more check runs than MAX_PAGES pages is refused.
 PER_PAGE = 100
 MAX_PAGES = 10
@@ -86,20 +86,6 @@ class GitHubError(DeployError):
         self.retry_at = retry_at
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds the token; as a per-request auth it also keeps ~/.netrc out. Its repr hides it."""
-
-    def __init__(self, token):
-        self._header = f"Bearer {token}"
-
-    def __call__(self, request):
-        request.headers["Authorization"] = self._header
-        return request
-
-    def __repr__(self):
-        return "<BearerAuth ***>"
-
-
 def split_repository(repository):
     """``"owner/name"`` as (owner, name); ValueError for anything else (a setting to fix)."""
     match = _REPOSITORY_RE.match(repository or "") if isinstance(repository, str) else None
@@ -131,7 +117,7 @@ class GitHubClient:
             raise GitHubError("GITHUB_UNAVAILABLE",
                               f"The GitHub API URL {base_url!r} is not an http(s) URL.")
         self._token = token
-        self._auth = _BearerAuth(token)
+        self._auth = BearerAuth(token)
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.session = session or requests.Session()
@@ -283,13 +269,7 @@ class GitHubClient:
 
     def _status_error(self, response):
         status = response.status_code
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        message = redact(" ".join(str(body.get("message") or response.reason or "").split()),
-                         [self._token])
+        _body, message = error_reply(response, self._token)
         details = {"http_status": status, "message": message,
                    "request_id": response.headers.get("x-github-request-id")}
         said = f": {message.rstrip('.')}." if message else "."

@@ -454,21 +454,24 @@ class DoDeployment(models.Model):
             self.env.cr.rollback()
             return
         except _FailureHandlingBroke as broke:
-            self._log_crash("handling a failure broke")
-            self._fail_poisoned(f"Handling {broke.error.code} on {broke.step.name} broke",
-                                broke.__cause__)
+            self._fail_broken_handling(broke)
         except Exception as exc:
             self._log_crash("unexpected error")
             try:
                 self._retry_after_crash(exc)
             except _FailureHandlingBroke as broke:
-                self._log_crash("handling a failure broke")
-                self._fail_poisoned(f"Handling {broke.error.code} on {broke.step.name} broke",
-                                    broke.__cause__)
+                self._fail_broken_handling(broke)
             except Exception as inner:
                 self._log_crash("handling an unexpected error broke")
                 self._fail_poisoned("Handling an unexpected error broke", inner)
         self._notify_clients()
+
+    def _fail_broken_handling(self, broke):
+        """Fail the deployment alone with PIPELINE_ERROR; called in the ``except`` of a
+        :class:`_FailureHandlingBroke`, whose traceback it logs."""
+        self._log_crash("handling a failure broke")
+        self._fail_poisoned(f"Handling {broke.error.code} on {broke.step.name} broke",
+                            broke.__cause__)
 
     def _log_crash(self, what):
         """Roll back, then log the traceback, redacted like every step log."""

@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from unittest.mock import patch
 
 from psycopg2.errors import UniqueViolation
@@ -17,6 +18,23 @@ from .common import RUNNER_LOGGER, DeployCommon, deployment_class
 
 @tagged("post_install", "-at_install")
 class TestPipeline(DeployCommon):
+    @contextmanager
+    def crashing_once(self, method, message):
+        """The deployment's ``method(step, value)`` raises ``message`` at its first call, as
+        if the worker died there, and runs at the next ones; yields the values it got."""
+        Deployment = deployment_class(self.env)
+        original = getattr(Deployment, method)
+        values = []
+
+        def crash_once(record, step, value):
+            values.append(value)
+            if len(values) == 1:
+                raise RuntimeError(message)
+            return original(record, step, value)
+
+        with patch.object(Deployment, method, crash_once), mute_logger(RUNNER_LOGGER):
+            yield values
+
     def test_full_successful_run(self):
         before = self.sim.stats()["requests"]
         deployment = self.deploy("v1.1.0")
@@ -102,17 +120,7 @@ class TestPipeline(DeployCommon):
         """The PUT reached DigitalOcean but its result was never committed."""
         deployment = self.deploy("v1.1.0")
         count = len(self.sim_deployments(self.staging))
-        original = deployment_class(self.env)._store_applied
-        calls = []
-
-        def crash_once(record, step, created):
-            calls.append(created)
-            if len(calls) == 1:
-                raise RuntimeError("worker killed")
-            return original(record, step, created)
-
-        with patch.object(deployment_class(self.env), "_store_applied", crash_once), \
-                mute_logger(RUNNER_LOGGER):
+        with self.crashing_once("_store_applied", "worker killed"):
             self.run_cron()  # steps 1 and 2: PUT, then the crash
             apply_step = self.step(deployment, "apply_spec")
             self.assertEqual(apply_step.state, "running")
@@ -129,17 +137,7 @@ class TestPipeline(DeployCommon):
         self.run_until_idle()
         deployment = self.deploy("v1.1.0")  # unchanged spec: step 3 creates the deployment
         count = len(self.sim_deployments(self.staging))
-        original = deployment_class(self.env)._store_created_deployment
-        calls = []
-
-        def crash_once(record, step, deployment_id):
-            calls.append(deployment_id)
-            if len(calls) == 1:
-                raise RuntimeError("database restarted")
-            return original(record, step, deployment_id)
-
-        with patch.object(deployment_class(self.env), "_store_created_deployment", crash_once), \
-                mute_logger(RUNNER_LOGGER):
+        with self.crashing_once("_store_created_deployment", "database restarted") as calls:
             self.run_until_idle()
         self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
         # Recorded twice: the crash lost the first record; the resume adopted the same one.
@@ -319,17 +317,7 @@ class TestPipeline(DeployCommon):
         self.staging.component_names = "worker"
         deployment = self.deploy("v1.1.0")
         count = len(self.sim_deployments(self.staging))
-        original = deployment_class(self.env)._store_applied
-        calls = []
-
-        def crash_once(record, step, created):
-            calls.append(created)
-            if len(calls) == 1:
-                raise RuntimeError("worker killed")
-            return original(record, step, created)
-
-        with patch.object(deployment_class(self.env), "_store_applied", crash_once), \
-                mute_logger(RUNNER_LOGGER):
+        with self.crashing_once("_store_applied", "worker killed") as calls:
             self.run_cron()  # steps 1 and 2: PUT, then the crash
             self.make_due()
             self.run_cron()  # step 2 resumed

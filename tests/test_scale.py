@@ -9,6 +9,7 @@ delete it afterwards; the simulator is the test class's.
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -20,6 +21,12 @@ from odoo.tools import config, mute_logger
 from odoo.addons.do_deploy.models.do_call_budget import token_key
 
 from .common import DeployCommon
+
+
+def in_a_runner_job(env):
+    """As within a runner job with a minute left: ir.cron's _commit_progress, which would
+    commit the test's transaction, only answers that the run may go on."""
+    return patch.object(type(env["ir.cron"]), "_commit_progress", return_value=60.0)
 
 
 @tagged("post_install", "-at_install")
@@ -214,7 +221,7 @@ class TestRunnerJobs(DeployCommon):
         (each action committed on its own); outside one, one action per pass."""
         deployment = self.deploy("v1.1.0")
         Deployment = self.env["do.deployment"]
-        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+        with in_a_runner_job(self.env):
             Deployment._promote_queued()
             Deployment._advance_due()
             self.env.invalidate_all()
@@ -232,7 +239,7 @@ class TestRunnerJobs(DeployCommon):
         advanced one action at a time as runners take it."""
         deployment = self.deploy("v1.1.0")
         Deployment = self.env["do.deployment"]
-        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+        with in_a_runner_job(self.env):
             Deployment._promote_queued()
             for _action in range(40):
                 Deployment._advance_due()
@@ -247,7 +254,7 @@ class TestRunnerJobs(DeployCommon):
         return deployment, step
 
     def _take(self, deployment):
-        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+        with in_a_runner_job(self.env):
             self.env["do.deployment"]._advance_due()
         self.env.invalidate_all()
 
@@ -304,13 +311,36 @@ class TestRunnerJobs(DeployCommon):
 @tagged("post_install", "-at_install")
 class TestCallBudget(DeployCommon):
 
+    @contextmanager
+    def committed_budget(self):
+        """The key of a token of its own: its budget row, which the test's own cursors
+        commit, is deleted afterwards."""
+        key = token_key(uuid.uuid4().hex)
+        try:
+            yield key
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
+
+    def fresh_budget(self, per_minute):
+        """Every token's budget empty, at ``per_minute`` calls a minute."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute",
+                                                         str(per_minute))
+        self.env.cr.execute("DELETE FROM do_call_budget")
+
+    def deploy_on_one_call_a_minute(self):
+        """A deployment whose step 1 met the spent budget of one call a minute."""
+        self.fresh_budget(1)
+        deployment = self.deploy("v1.1.0")
+        self.run_cron()
+        return deployment, self.step(deployment, "update_spec")
+
     def test_the_token_budget_is_shared_across_two_cursors(self):
         """Two connections count against one row per token: what one committed,
         the other sees, and the third call of a budget of two is refused."""
-        key = token_key(uuid.uuid4().hex)
         Budget = self.env["do.call.budget"]
         now = time.time()
-        try:
+        with self.committed_budget() as key:
             with self.registry.cursor() as first, self.registry.cursor() as second:
                 self.assertEqual(Budget._take(key, 2, 100, now=now, cr=first), 0)
                 first.commit()
@@ -323,9 +353,6 @@ class TestCallBudget(DeployCommon):
                 second.execute("SELECT minute_count, refused FROM do_call_budget "
                                "WHERE token_key = %s", [key])
                 self.assertEqual(second.fetchone(), (2, 1))
-        finally:
-            with self.registry.cursor() as cr:
-                cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
 
     def test_a_count_that_waits_for_another_is_not_refused_by_postgresql(self):
         """Runners on other threads count calls on one row at the same moment. A count
@@ -333,11 +360,10 @@ class TestCallBudget(DeployCommon):
         under Odoo's REPEATABLE READ, PostgreSQL refused it with a serialization
         failure, which crashed the step action and idled its deployment 30 s (the
         slow deployment of the first 'parallel' benchmark)."""
-        key = token_key(uuid.uuid4().hex)
         Budget = self.env["do.call.budget"]
         now = time.time()
         outcome = {}
-        try:
+        with self.committed_budget() as key:
             with self.registry.cursor() as holder, self.registry.cursor() as counter:
                 self.assertEqual(Budget._take(key, 100, 1000, now=now, cr=holder), 0)
                 holder.commit()
@@ -375,19 +401,12 @@ class TestCallBudget(DeployCommon):
                 holder.execute("SELECT minute_count, hour_count FROM do_call_budget "
                                "WHERE token_key = %s", [key])
                 self.assertEqual(holder.fetchone(), (3, 3))
-        finally:
-            with self.registry.cursor() as cr:
-                cr.execute("DELETE FROM do_call_budget WHERE token_key = %s", [key])
 
     def test_a_spent_budget_never_fails_a_step_past_its_limit(self):
         """200 deployments started at once spend the budget for minutes: a step
         refused by the token's own budget is retried past its time limit (it failed
         with RATE_LIMIT_EXCEEDED), since the budget only spaces calls out."""
-        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "1")
-        self.env.cr.execute("DELETE FROM do_call_budget")
-        deployment = self.deploy("v1.1.0")
-        self.run_cron()
-        step = self.step(deployment, "update_spec")
+        deployment, step = self.deploy_on_one_call_a_minute()
         self.assertIn("call budget", step.log)
         step.start_date = fields.Datetime.now() - timedelta(hours=1)  # far past its limit
         deployment.next_poll_at = fields.Datetime.now()
@@ -400,11 +419,7 @@ class TestCallBudget(DeployCommon):
         """With a budget of one call a minute, step 1's second call is refused before
         it is sent: RATE_LIMIT_EXCEEDED in the step's log, the deployment still
         running and due again later, no 429 from DigitalOcean."""
-        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "1")
-        self.env.cr.execute("DELETE FROM do_call_budget")
-        deployment = self.deploy("v1.1.0")
-        self.run_cron()
-        step = self.step(deployment, "update_spec")
+        deployment, step = self.deploy_on_one_call_a_minute()
         self.assertEqual(deployment.state, "running")
         self.assertEqual(step.state, "running", step.log)
         self.assertIn("RATE_LIMIT_EXCEEDED", step.log)
@@ -419,8 +434,7 @@ class TestCallBudget(DeployCommon):
         read the app, check the registry and be refused the proposal: two calls
         spent for nothing, again at every retry (200 deployments on one token read
         their apps ~6 times each). Now it takes its calls together or waits."""
-        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "10")
-        self.env.cr.execute("DELETE FROM do_call_budget")
+        self.fresh_budget(10)
         key = token_key(self.staging.account_id._get_token())
         Budget = self.env["do.call.budget"]
         for _call in range(8):
@@ -441,8 +455,7 @@ class TestCallBudget(DeployCommon):
     def test_starts_leave_a_quarter_of_the_budget_to_deployments_in_flight(self):
         """Step 1 may fill three quarters of the budget: with 73 of 100 calls taken, a
         new deployment waits while a monitor's read of two calls still fits."""
-        self.env["ir.config_parameter"].sudo().set_param("do_deploy.calls_per_minute", "100")
-        self.env.cr.execute("DELETE FROM do_call_budget")
+        self.fresh_budget(100)
         token = self.staging.account_id._get_token()
         Budget = self.env["do.call.budget"]
         self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=73), 0)
@@ -473,22 +486,28 @@ class TestAppWatch(DeployCommon):
 
     def watch(self):
         """One pass of the app-list watcher (it commits: a savepoint here)."""
-        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+        with in_a_runner_job(self.env):
             made_due = self.env["do.deployment"]._watch_accounts()
         self.env.invalidate_all()
         return made_due
 
-    def test_the_app_list_wakes_only_the_monitor_whose_deployment_ended(self):
-        app = self._create_app("odoo-watch", "staging", build_seconds=120, deploy_seconds=0)
-        deployment = self.deploy("v1.1.0", app=app)
-        other = self.deploy("v1.1.0")  # staging: built in the simulator's default time
-        monitor = self.step(deployment, "monitor")
+    def run_until_phase(self, monitor):
+        """Run the cron until ``monitor`` has read its deployment's phase; when the last
+        run began."""
         for _run in range(10):
             polled_after = fields.Datetime.now()
             self.run_cron()
             if (monitor.data or {}).get("phase"):
                 break
             self.make_due()
+        return polled_after
+
+    def test_the_app_list_wakes_only_the_monitor_whose_deployment_ended(self):
+        app = self._create_app("odoo-watch", "staging", build_seconds=120, deploy_seconds=0)
+        deployment = self.deploy("v1.1.0", app=app)
+        other = self.deploy("v1.1.0")  # staging: built in the simulator's default time
+        monitor = self.step(deployment, "monitor")
+        polled_after = self.run_until_phase(monitor)
         phase = monitor.data["phase"]
         self.assertIn(phase, ("PENDING_BUILD", "BUILDING"))
         # Its own next read is only the fallback, a minute away.
@@ -519,11 +538,7 @@ class TestAppWatch(DeployCommon):
         app = self._create_app("odoo-phase", "staging", build_seconds=120, deploy_seconds=120)
         deployment = self.deploy("v1.1.0", app=app)
         monitor = self.step(deployment, "monitor")
-        for _run in range(10):
-            self.run_cron()
-            if (monitor.data or {}).get("phase"):
-                break
-            self.make_due()
+        self.run_until_phase(monitor)
         self.assertIn(monitor.data["phase"], ("PENDING_BUILD", "BUILDING"))
         reads = self.sim.stats()["by_operation"].get("apps_get_deployment", 0)
         self.sim.clock.advance(150)  # built: deploying
@@ -544,11 +559,7 @@ class TestAppWatch(DeployCommon):
         app = self._create_app("odoo-defer", "staging", build_seconds=600, deploy_seconds=0)
         deployment = self.deploy("v1.1.0", app=app)
         monitor = self.step(deployment, "monitor")
-        for _run in range(10):
-            self.run_cron()
-            if (monitor.data or {}).get("phase"):
-                break
-            self.make_due()
+        self.run_until_phase(monitor)
         self.assertEqual(deployment.current_step_id, monitor)
         now = fields.Datetime.now()
         deployment.next_poll_at = now + timedelta(seconds=10)
@@ -575,12 +586,7 @@ class TestAppWatch(DeployCommon):
         action = deployment.action_rollback(reason="Watched by the app list")
         rollback = self.env["do.deployment"].browse(action["res_id"])
         monitor = self.step(rollback, "rb_monitor")
-        for _run in range(10):
-            polled_after = fields.Datetime.now()
-            self.run_cron()
-            if (monitor.data or {}).get("phase"):
-                break
-            self.make_due()
+        polled_after = self.run_until_phase(monitor)
         self.assertIn(monitor.data["phase"], ("PENDING_BUILD", "BUILDING"))
         self.assertEqual(rollback.current_step_id, monitor)
         self.assertGreaterEqual((rollback.next_poll_at - polled_after).total_seconds(), 59,

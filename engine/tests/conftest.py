@@ -7,9 +7,13 @@
   scenario=None, spec=None)`` -> app dict of a new app already live on ``tag``
   (spec from :func:`engine.tests.common.sample_spec`, unique name by default).
 * ``sample_spec`` -> the :func:`engine.tests.common.sample_spec` function.
+* ``closed_port`` -> a loopback port nobody listens on: connections are refused.
+* ``syn_dropping_url`` -> ``http://127.0.0.1:<port>`` of a listener whose accept queue
+  is full: it drops SYNs, so connecting times out.
 """
 
 import itertools
+import socket
 
 import pytest
 
@@ -47,3 +51,28 @@ def make_app(simulator):
                                         deploy_seconds=deploy_seconds, scenario=scenario)
 
     return make
+
+
+@pytest.fixture
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def syn_dropping_url():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            for filler in fillers:
+                filler.close()

@@ -21,10 +21,11 @@ Every request is recorded (method, path, query, headers) for the tests to check.
 
 import itertools
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .loopback import LoopbackServer
 
 TOKEN = "ghp_FAKEgithubTOKEN0123456789abcdefABCDEF"
 SUPPORTED_VERSIONS = ("2022-11-28", "2026-03-10")
@@ -41,7 +42,7 @@ def combined_state(statuses):
     return "success"
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     """Repositories, commits with statuses and check runs, refs, and injected faults."""
 
     def __init__(self, clock):
@@ -54,9 +55,12 @@ class FakeGitHub:
         self.remaining = RATE_LIMIT
         self.reset_at = clock.now() + 3600
         self._ids = itertools.count(1)
-        self._server = None
-        self._thread = None
-        self.url = None
+        fake = self
+
+        class Handler(_Handler):
+            github = fake
+
+        super().__init__(Handler)
 
     # ------------------------------------------------------------------ data
 
@@ -99,27 +103,6 @@ class FakeGitHub:
 
     def _time(self):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now()))
-
-    # --------------------------------------------------------------- serving
-
-    def start(self):
-        fake = self
-
-        class Handler(_Handler):
-            github = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     # --------------------------------------------------------------- answers
 

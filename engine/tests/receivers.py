@@ -21,9 +21,11 @@ import re
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import jsonschema
+
+from .loopback import LoopbackServer
 
 # --- Slack Block Kit, the subset a webhook message of ours may use --------------------
 
@@ -148,7 +150,7 @@ def schema_errors(schema, document):
             for error in validator.iter_errors(document)]
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A loopback HTTP server in a thread; subclasses answer in ``answer``."""
 
     def __init__(self):
@@ -167,30 +169,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 receiver.handle(self, self.rfile.read(length))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self):
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
+        super().__init__(Handler)
 
     def fail_next(self, status, body="", headers=None, times=1):
         """Answer the next ``times`` requests with ``status`` and ``body`` instead."""

@@ -110,13 +110,6 @@ def server():
     local.stop()
 
 
-@pytest.fixture
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def json_route(status, body, headers=()):
     return lambda handler: reply(handler, status, body, headers)
 
@@ -348,23 +341,8 @@ def test_body_stalling_past_the_budget_is_response_timeout(server):
     assert result.message.endswith("the answer did not come within the time budget.")
 
 
-def test_connect_timeout_is_service_unavailable():
-    """A listener whose accept queue is full drops SYNs: the connect itself times out."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        fillers = []
-        for _ in range(4):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(listener.getsockname())
-            fillers.append(filler)
-        try:
-            result = check_health(f"http://127.0.0.1:{listener.getsockname()[1]}",
-                                  budget_seconds=0.5)
-        finally:
-            for filler in fillers:
-                filler.close()
+def test_connect_timeout_is_service_unavailable(syn_dropping_url):
+    result = check_health(syn_dropping_url, budget_seconds=0.5)
     assert result.code == "SERVICE_UNAVAILABLE"
     assert result.message.endswith("the connection timed out.")
 

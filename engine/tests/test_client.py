@@ -42,13 +42,9 @@ def silent_url():
 
 
 @pytest.fixture
-def closed_url():
-    """A port nobody listens on: connections are refused before anything is sent."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return f"http://127.0.0.1:{port}"
+def closed_url(closed_port):
+    """Connections are refused before anything is sent."""
+    return f"http://127.0.0.1:{closed_port}"
 
 
 def stat(simulator, operation):

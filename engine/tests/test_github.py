@@ -1,7 +1,5 @@
 """engine.github against a local server that answers like GitHub, and the CI verdict."""
 
-import socket
-
 import pytest
 
 from engine import github
@@ -287,11 +285,8 @@ def test_an_unreadable_answer_is_github_unavailable(fake, client, body):
     assert (caught.value.code, caught.value.retryable) == ("GITHUB_UNAVAILABLE", True)
 
 
-def test_an_unreachable_api_is_github_unavailable(clock):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = GitHubClient(TOKEN, f"http://127.0.0.1:{port}", clock=clock.now,
+def test_an_unreachable_api_is_github_unavailable(clock, closed_port):
+    client = GitHubClient(TOKEN, f"http://127.0.0.1:{closed_port}", clock=clock.now,
                           connect_timeout=1.0)
     with pytest.raises(GitHubError) as caught:
         client.check_runs(REPO, SHA)

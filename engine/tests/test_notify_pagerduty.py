@@ -8,12 +8,11 @@ import pytest
 
 from engine.notify import pagerduty
 from engine.notify.events import EVENTS, DeploymentEvent
+from engine.tests.notify_common import LINK, NOW, sample_event
 from engine.tests.receivers import PAGERDUTY_EVENT, PagerDutyReceiver, schema_errors
 
 ROUTING_KEY = "R0123456789abcdefABCDEF012345678"
 INSTANCE = "3f2a9c1e-db-uuid"
-LINK = "https://odoo.example.com/odoo/action-do_deploy.deployments/42"
-NOW = datetime(2025, 11, 3, 9, 0)
 
 
 @pytest.fixture
@@ -23,11 +22,8 @@ def receiver():
 
 
 def event(kind, environment="production", **values):
-    values = {"deployment": "DEP/2025/0042", "app": "shop", "environment": environment,
-              "tag": "v1.2.3", "previous_version": "v1.2.2", "task": "Checkout redesign",
-              "requested_by": "Ann Lee", "link": LINK, "rollback": "DEP/2025/0043",
-              "occurred_at": NOW, **values}
-    return DeploymentEvent(kind, **values)
+    return sample_event(kind, **{"environment": environment, "previous_version": "v1.2.2",
+                                 "rollback": "DEP/2025/0043", **values})
 
 
 def test_a_production_rollback_triggers_then_resolves_one_alert(receiver):

@@ -9,10 +9,8 @@ import pytest
 from engine import metrics
 from engine.notify import delivery, slack
 from engine.notify.events import EVENTS, DeploymentEvent
+from engine.tests.notify_common import LINK, NOW, sample_event
 from engine.tests.receivers import SLACK_MESSAGE, SlackReceiver, schema_errors
-
-LINK = "https://odoo.example.com/odoo/action-do_deploy.deployments/42"
-NOW = datetime(2025, 11, 3, 9, 0)
 
 
 @pytest.fixture
@@ -22,10 +20,7 @@ def receiver():
 
 
 def event(kind="done", **values):
-    values = {"deployment": "DEP/2025/0042", "app": "shop", "environment": "production",
-              "tag": "v1.2.3", "task": "Checkout redesign", "requested_by": "Ann Lee",
-              "duration": 487.0, "link": LINK, "occurred_at": NOW, **values}
-    return DeploymentEvent(kind, **values)
+    return sample_event(kind, **{"duration": 487.0, **values})
 
 
 def texts(message):
