@@ -6,7 +6,7 @@ DEMO_PORT ?= 8069
 SIM_PORT ?= 8799
 export PYTHON
 
-.PHONY: setup test lint demo bench pot
+.PHONY: setup test lint readme demo bench pot
 
 setup:  ## PostgreSQL, Chromium, Odoo 19 and .venv; idempotent (see tools/setup.sh)
 	bash tools/setup.sh
@@ -14,9 +14,13 @@ setup:  ## PostgreSQL, Chromium, Odoo 19 and .venv; idempotent (see tools/setup.
 test:  ## every test layer this machine can run (engine always, Odoo when importable)
 	bash tools/test.sh
 
-lint:
+lint:  ## ruff, pylint-odoo, and the Apps page (static/description/index.html) against readme/
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pylint --rcfile=.pylintrc .
+	$(PYTHON) tools/readme_html.py --check
+
+readme:  ## rewrite static/description/index.html, the module's page in Apps, from readme/*.md
+	$(PYTHON) tools/readme_html.py
 
 demo:  ## a demo database with the simulator beside it, served on http://localhost:$(DEMO_PORT)
 	bash tools/demo.sh "$(DEMO_DB)" "$(DEMO_PORT)" "$(SIM_PORT)"

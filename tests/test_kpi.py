@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 from odoo.addons.do_deploy.engine import metrics
 
@@ -157,3 +157,23 @@ class TestKpiDashboard(InsightCommon):
         self.assertEqual(action["views"], [(False, "pivot")])
         self.assertEqual(self.env["do.kpi.report"].search_count(action["domain"]), 7)
         self.assertEqual(dashboard.action_open_graph()["views"], [(False, "graph")])
+
+
+@tagged("post_install", "-at_install")
+class TestKpiDashboardTour(InsightCommon, HttpCase):
+    """The dashboard in the browser, as a Deployment User: no save affordance, a new
+    period applies at once, and looking at it writes nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        day = datetime(2026, 1, 10)
+        cls.make(cls.shop, "done", day, 300)
+        cls.make(cls.shop, "failed", day + timedelta(hours=1), 100)
+        cls.make(cls.shop_staging, "done", day + timedelta(hours=2), 200)
+
+    def test_dashboard_has_nothing_to_save(self):
+        self.start_tour("/odoo/action-do_deploy.do_kpi_dashboard_action",
+                        "do_deploy_kpi_dashboard", login=self.user.login)
+        self.assertFalse(self.env["do.kpi.dashboard"].search([("create_uid", "=", self.user.id)]),
+                         "leaving the dashboard saved its period")

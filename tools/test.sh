@@ -36,13 +36,14 @@ if [ "$engine_rc" -ne 0 ]; then
 fi
 
 echo
-echo "== lint (ruff, pylint-odoo)"
+echo "== lint (ruff, pylint-odoo, the Apps page against readme/)"
 lint="ran"
-if $PY -m ruff --version >/dev/null 2>&1 && $PY -c 'import pylint_odoo' 2>/dev/null; then
+if $PY -m ruff --version >/dev/null 2>&1 && $PY -c 'import pylint_odoo, docutils' 2>/dev/null; then
     $PY -m ruff check . || { echo "lint FAILED: ruff"; status=1; lint="FAILED"; }
     $PY -m pylint --rcfile=.pylintrc --score=n . || { echo "lint FAILED: pylint-odoo"; status=1; lint="FAILED"; }
+    $PY tools/readme_html.py --check || { echo "lint FAILED: the Apps page"; status=1; lint="FAILED"; }
 else
-    lint="NOT RUN (pip install ruff pylint-odoo)"
+    lint="NOT RUN (pip install ruff pylint-odoo docutils)"
     echo "lint $lint"
 fi
 
@@ -141,7 +142,7 @@ case "$odoo_version" in
         rm -rf "$addons_dir" "$odoo_log"
     fi
     echo
-    echo "== setup (tools/setup.sh on a copy of the project: failures, repair, ODOO_PYTHON)"
+    echo "== setup (tools/tests: setup.sh on a copy of the project: failures, repair, ODOO_PYTHON; readme_html.py)"
     setup_log=$(mktemp)
     $PY -m pytest tools/tests -q 2>&1 | tee "$setup_log" | tail -15
     setup_rc=${PIPESTATUS[0]}
