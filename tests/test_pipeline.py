@@ -461,6 +461,26 @@ class TestPipeline(DeployCommon):
         self.assertIn("not a stage of Mobile app", said)
         self.assertIn("not a stage of Mobile app", self.step(deployment, "update_task").log)
 
+    def test_step_8_without_a_task_is_skipped(self):
+        """A deployment started without a task (Deployments menu, API, promotion) has no
+        task to update: step 8 is skipped, not failed with TASK_NOT_FOUND, and the
+        deployment is done with no error; the figures leave the skipped step out."""
+        deployment = self.deploy("v1.1.0", task_id=False)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertFalse(deployment.error_code_id)
+        self.assertEqual(deployment.progress, 100.0)
+        step = self.step(deployment, "update_task")
+        self.assertEqual(step.state, "skipped", step.log)
+        self.assertFalse(step.error_code_id)
+        self.assertFalse(step.over_budget)
+        self.assertTrue(step.end_date)
+        self.assertIn("No task is linked to this deployment: nothing to update.", step.log)
+        self.assertFalse(step.log_excerpt)
+        self.assertEqual(set((deployment.step_ids - step).mapped("state")), {"done"})
+        self.assertStepDurationsCopied(deployment)
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+
     def test_force_rebuild_refreshes_images_in_the_update_and_makes_one_deployment(self):
         """Issue 9, defect 8: "force rebuild" goes with the PUT as update_all_source_versions
         (every component's image resolved again); step 3 adopts the update's deployment
