@@ -17,10 +17,10 @@ import hmac
 import re
 import secrets
 
+from ..appspec import ENCRYPTED_RE
+
 NONCE_BYTES = 24
 TAG_BYTES = 16
-# What DigitalOcean treats as an encrypted value rather than a new plain one.
-SEALED_RE = re.compile(r"^EV\[\d+:.*\]$", re.DOTALL)
 _PARTS_RE = re.compile(r"^EV\[1:([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)\]$")
 
 
@@ -29,7 +29,8 @@ def new_key():
 
 
 def is_sealed(value):
-    return isinstance(value, str) and bool(SEALED_RE.match(value))
+    """An encrypted value, to keep, rather than a new plain one, to encrypt."""
+    return isinstance(value, str) and bool(ENCRYPTED_RE.match(value))
 
 
 def _mac(key, *parts):
