@@ -98,7 +98,7 @@ def deployment_json(deployment):
             "state": step.state,
             "start_date": datetime_json(step.start_date),
             "end_date": datetime_json(step.end_date),
-            "duration": step.duration if step.end_date else None,
+            "duration": step.duration if step.end_date and step.state != "skipped" else None,
             "budget": step.budget,
             "over_budget": step.over_budget,
             "error_code": step.error_code_id.code or None,

@@ -68,7 +68,7 @@ _ENV_KEY_RE = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _PLACEHOLDER_RE = re.compile(r"YOUR_[A-Za-z0-9_]*|(?<![A-Za-z])(?:PLACEHOLDER|TODO)(?![A-Za-z])")
 _REFERENCE_RE = re.compile(r"\$\{([^}]*)(\}?)")
 # SECRET values and registry credentials come back from DigitalOcean encrypted.
-_ENCRYPTED_RE = re.compile(r"^EV\[\d+:.*\]$", re.DOTALL)
+ENCRYPTED_RE = re.compile(r"^EV\[\d+:.*\]$", re.DOTALL)
 
 
 def _error(code, message, path=None, **details):
@@ -312,7 +312,7 @@ def _check_placeholders(spec):
     app_env_keys = {env["key"] for env in app_envs
                     if isinstance(env, dict) and isinstance(env.get("key"), str)}
     for path, text in _strings(spec):
-        if _ENCRYPTED_RE.match(text):
+        if ENCRYPTED_RE.match(text):
             continue
         found = _PLACEHOLDER_RE.search(text)
         if found:

@@ -432,6 +432,11 @@ class DoDeployment(models.Model):
         now = fields.Datetime.now()
         self.sudo().write({"state": "queued", "queued_at": now})
         for deployment in self:
+            # The task is fixed from now on: step 8 tells a task deleted since (a
+            # failure) from no task at all (nothing to update).
+            update_task = deployment.sudo()._step_by_code("update_task")
+            if update_task and deployment.task_id:
+                update_task._update_data(task_id=deployment.task_id.id)
             # Only the names are read (not every column of every deployment ahead), and the
             # note is logged without notification machinery, as tracking messages are.
             busy = self.sudo().search_fetch([

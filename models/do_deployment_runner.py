@@ -662,6 +662,12 @@ class DoDeployment(models.Model):
 
     def _complete_step(self, step):
         now = fields.Datetime.now()
+        if (step.data or {}).get("skipped"):
+            # The step had nothing to do: no duration, so that the averages and the
+            # stage benchmarks leave it out, as they do the steps that never ran.
+            step.write({"state": "skipped", "end_date": now})
+            self._update_progress()
+            return
         duration = (now - step.start_date).total_seconds()
         warned = bool((step.data or {}).get("warning"))
         step.write({

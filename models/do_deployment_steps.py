@@ -335,10 +335,21 @@ class DoDeployment(models.Model):
         return None
 
     def _step_update_task(self, step):
-        """Step 8: stage, deployment facts and a chatter message on the task."""
+        """Step 8: stage, deployment facts and a chatter message on the task.
+
+        A deployment started without a task (the Deployments menu, the API, a
+        promotion) has nothing to update: the step is skipped. One whose task was
+        deleted since it was queued (``task_id`` in the step's data, see
+        :meth:`_queue`) fails with TASK_NOT_FOUND.
+        """
         task = self.task_id.exists()
         if not task:
-            raise DeployError("TASK_NOT_FOUND", "The task of this deployment does not exist.")
+            if (step.data or {}).get("task_id"):
+                raise DeployError("TASK_NOT_FOUND",
+                                  "The task of this deployment does not exist.")
+            step._update_data(skipped=True)
+            step._append_log("No task is linked to this deployment: nothing to update.")
+            return None
         try:
             with self.env.cr.savepoint():
                 vals = {

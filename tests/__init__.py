@@ -20,3 +20,4 @@ from . import test_dora
 from . import test_gates
 from . import test_notifications
 from . import test_alerts
+from . import test_history_generator

@@ -1,4 +1,6 @@
+import importlib.util
 from datetime import timedelta
+from pathlib import Path
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
@@ -16,6 +18,15 @@ from odoo.addons.do_deploy.engine.simulator.demo import demo_spec
 
 # The logger of the cron runner, which reports unexpected errors.
 RUNNER_LOGGER = "odoo.addons.do_deploy.models.do_deployment_runner"
+
+
+def load_history_generator():
+    """tools/generate_history.py, the demo's history maker, imported by path."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "generate_history.py"
+    spec = importlib.util.spec_from_file_location("do_deploy_generate_history", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def deployment_class(env):

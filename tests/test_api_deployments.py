@@ -234,6 +234,24 @@ class TestApiDeployments(ApiCase):
         self.assertEqual(rollback["previous_version"], "v1.0.0")
         self.assertIsNone(rollback["rolled_back_by"])
 
+    def test_poll_a_deployment_without_a_task(self):
+        """Without task_id there is no task to update: step 8 is skipped, with no duration
+        and no error, and the deployment is done."""
+        body = self.trigger_body()
+        del body["task_id"]
+        created = self.api("POST", TRIGGER, body, key=self.user_key).json()
+        self.assertIsNone(created["task_id"])
+        self.run_until_idle()
+        body = self.api("GET", created["status_url"], key=self.user_key).json()
+        self.assertEqual((body["state"], body["progress"], body["error"]), ("done", 100.0, None))
+        update_task = body["steps"][-1]
+        self.assertEqual(update_task["code"], "update_task")
+        self.assertEqual(update_task["state"], "skipped")
+        self.assertIsNone(update_task["duration"])
+        self.assertIsNone(update_task["error_code"])
+        self.assertFalse(update_task["over_budget"])
+        self.assertEqual({step["state"] for step in body["steps"][:-1]}, {"done"})
+
     def test_poll_a_rolled_back_deployment(self):
         tag = "v1.2.0--health-fail-always"
         self.sim.push_tag("odoo", tag)

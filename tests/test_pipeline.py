@@ -1,3 +1,4 @@
+import json
 from contextlib import contextmanager
 from unittest.mock import patch
 
@@ -448,6 +449,55 @@ class TestPipeline(DeployCommon):
         said = " ".join(task.message_ids.mapped(lambda message: str(message.body)))
         self.assertIn("not a stage of Mobile app", said)
         self.assertIn("not a stage of Mobile app", self.step(deployment, "update_task").log)
+
+    def test_step_8_without_a_task_is_skipped(self):
+        """A deployment started without a task (Deployments menu, API, promotion) has no
+        task to update: step 8 is skipped, not failed with TASK_NOT_FOUND, and the
+        deployment is done with no error; the figures leave the skipped step out."""
+        deployment = self.deploy("v1.1.0", task_id=False)
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertFalse(deployment.error_code_id)
+        self.assertEqual(deployment.progress, 100.0)
+        step = self.step(deployment, "update_task")
+        self.assertEqual(step.state, "skipped", step.log)
+        self.assertFalse(step.error_code_id)
+        self.assertFalse(step.over_budget)
+        self.assertTrue(step.end_date)
+        self.assertIn("No task is linked to this deployment: nothing to update.", step.log)
+        self.assertFalse(step.log_excerpt)
+        self.assertEqual(set((deployment.step_ids - step).mapped("state")), {"done"})
+        self.assertStepDurationsCopied(deployment)
+        self.assertEqual(self.staging.live_version, "v1.1.0")
+
+    def test_secrets_go_back_encrypted_and_reach_no_log(self):
+        """DigitalOcean returns SECRET values encrypted: step 1 sets the tag on the spec it
+        read and step 2 PUTs the encrypted value back unchanged, so the new deployment runs
+        with the original secret; the plain value reaches no step log or data, no stored
+        spec and no chatter message."""
+        plain = "hunter2-admin-passwd"
+        client = AppPlatformClient(self.sim_token, self.server.url)
+        spec = client.get_app(self.staging.do_app_id)["spec"]
+        spec["services"][0]["envs"].append(
+            {"key": "ADMIN_PASSWD", "value": plain, "type": "SECRET", "scope": "RUN_TIME"})
+        app = client.update_app(self.staging.do_app_id, spec)
+        sealed = app["spec"]["services"][0]["envs"][-1]["value"]
+        self.assertTrue(sealed.startswith("EV[1:"), sealed)
+        deployment = self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.assertEqual(deployment.state, "done", deployment.step_ids.mapped("log"))
+        self.assertEqual(self.sim.plain_envs(self.staging.do_app_id)["web"]["ADMIN_PASSWD"],
+                         plain)
+        target_envs = deployment.sudo().target_spec["services"][0]["envs"]
+        self.assertIn({"key": "ADMIN_PASSWD", "value": sealed, "type": "SECRET",
+                       "scope": "RUN_TIME"}, target_envs)
+        traces = [json.dumps(deployment.sudo().target_spec)]
+        for step in deployment.step_ids:
+            traces += [step.log or "", json.dumps(step.data or {}), step.error_message or ""]
+        traces += [str(message.body) for message in deployment.message_ids | (
+            self.task.message_ids)]
+        for trace in traces:
+            self.assertNotIn(plain, trace)
 
     def test_force_rebuild_refreshes_images_in_the_update_and_makes_one_deployment(self):
         """Issue 9, defect 8: "force rebuild" goes with the PUT as update_all_source_versions

@@ -1,15 +1,13 @@
-import importlib.util
 import threading
 from contextlib import ExitStack
 from datetime import timedelta
-from pathlib import Path
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import _registry_test_lock
 
-from .common import DeployCommon
+from .common import DeployCommon, load_history_generator
 
 
 class PipelineRunner(threading.Thread):
@@ -189,15 +187,6 @@ class TestUiTours(PipelineTourCase, DeployCommon, HttpCase):
         self.assertEqual(deployment.rollback_id.state, "done")
         self.assertEqual(deployment.rollback_id.rollback_reason,
                          "Checkout errors after the release")
-
-
-def load_history_generator():
-    """tools/generate_history.py, the demo's history maker, imported by path."""
-    path = Path(__file__).resolve().parent.parent / "tools" / "generate_history.py"
-    spec = importlib.util.spec_from_file_location("do_deploy_generate_history", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @tagged("post_install", "-at_install")

@@ -24,6 +24,13 @@ Choices where DigitalOcean documents nothing:
   pinned answers 400 ``bad_request`` naming the pinned deployment.
 * ``quota`` answers 422 ``unprocessable_entity`` with a message about the
   account's quota/limit (DO uses 422 for droplet limits).
+* SECRET env values and image registry credentials are encrypted on submission
+  into strings shaped like DigitalOcean's (``EV[1:<nonce>:<sealed>]``, see
+  ``sealing.py``) and only ever returned so. An encrypted value sent back is kept
+  as it is if it decrypts with the simulator's key, else the request answers 400
+  ``bad_request`` naming the field; a plain value sent again is encrypted anew
+  (a change: the update deploys). ``Simulator.plain_envs(app_id)`` shows what the
+  live containers see.
 * Invalid specs answer 400 ``bad_request`` naming only the first problem,
   e.g. ``error validating app spec field "services[0].instance_size_slug": ...``.
 * Unknown ids (malformed or not) answer 404 ``not_found``; a name already used

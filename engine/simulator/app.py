@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote
 
 import yaml
 
+from . import sealing
 from .clock import OffsetClock, rfc3339
 from .logs import LOG_TYPES, log_text, reached
 from .state import (
@@ -35,6 +36,7 @@ from .state import (
     monthly_cost,
     normalize_spec,
     not_found,
+    plain_envs,
     region_object,
     spec_version,
     validate_spec,
@@ -218,6 +220,8 @@ class Simulator:
         self.base_url = "http://127.0.0.1:8799"
         self._lock = threading.RLock()
         self._wake = threading.Event()
+        # The key SECRET values are encrypted with, the account's for every app.
+        self._secret_key = sealing.new_key()
         self.reset()
 
     # ------------------------------------------------------------------
@@ -258,8 +262,8 @@ class Simulator:
                         image["tag"] not in self.registry.repositories.get(image["repository"],
                                                                            ())):
                     self.registry.push(image["repository"], image["tag"], now)
-            app = App(normalize_spec(spec), now, app_id=app_id, build_seconds=build_seconds,
-                      deploy_seconds=deploy_seconds)
+            app = App(normalize_spec(spec, self._secret_key), now, app_id=app_id,
+                      build_seconds=build_seconds, deploy_seconds=deploy_seconds)
             self._apps[app.id] = app
             if scenario:
                 self.set_scenario(scenario, app_id=app.id)
@@ -271,6 +275,14 @@ class Simulator:
         """The app as ``GET /v2/apps/{id}`` shows it."""
         with self._lock:
             return self._app_dict(self._app(app_id), self.clock.now(), self.base_url)
+
+    def plain_envs(self, app_id):
+        """The environment each component of the app's live deployment (its spec while
+        nothing is live) runs with, secrets decrypted: what its containers see."""
+        with self._lock:
+            app = self._app(app_id)
+            live = app.active_deployment(self.clock.now())
+            return plain_envs(live.spec if live else app.spec, self._secret_key)
 
     def set_timing(self, app_id, build_seconds=None, deploy_seconds=None):
         """Change how long the app's next deployments build and deploy."""
@@ -673,8 +685,8 @@ class Simulator:
         spec = self._spec_from(self._body(environ))
         self._check_name(spec["name"])
         self._check_quota(None, spec, "apps_create")
-        app = App(normalize_spec(spec), now, build_seconds=self.build_seconds,
-                  deploy_seconds=self.deploy_seconds)
+        app = App(normalize_spec(spec, self._secret_key), now,
+                  build_seconds=self.build_seconds, deploy_seconds=self.deploy_seconds)
         self._apps[app.id] = app
         deployment = self._deploy(app, app.spec, now, cause="app created", cause_type="MANUAL",
                                   action="CREATE_DEPLOYMENT")
@@ -698,7 +710,7 @@ class Simulator:
         if not isinstance(refresh, bool):
             raise bad_request("update_all_source_versions must be a boolean")
         self._check_name(spec["name"], app.id)
-        normalized = normalize_spec(spec)
+        normalized = normalize_spec(spec, self._secret_key)
         changed = normalized != app.spec
         deployment = None
         if changed or refresh:
@@ -726,7 +738,7 @@ class Simulator:
             self._app(app_id)
         taken = any(a.spec["name"] == spec["name"] and a.id != app_id
                     for a in self._apps.values())
-        normalized = normalize_spec(spec)
+        normalized = normalize_spec(spec, self._secret_key)
         is_static = _is_static(normalized)
         # The account's other static apps: a static app within the free allowance costs 0.
         static_apps = sum(1 for other in self._apps.values()

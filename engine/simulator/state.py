@@ -12,6 +12,7 @@ import math
 import re
 import uuid
 
+from . import sealing
 from .clock import ZERO_TIME, rfc3339
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -201,9 +202,11 @@ def _validate_image(field, image):
         raise _field_error(f"{field}.registry", "registry is required for DOCKER_HUB images")
 
 
-def normalize_spec(spec):
-    """The spec as DO returns it: a copy with the defaults it fills in."""
+def normalize_spec(spec, key):
+    """The spec as DO keeps and returns it: a copy with the defaults it fills in and its
+    secrets encrypted under ``key`` (:func:`seal_secrets`)."""
     spec = copy.deepcopy(spec)
+    seal_secrets(spec, key)
     spec.setdefault("region", DEFAULT_REGION)
     for kind, component in components(spec):
         if kind in SIZED_KINDS:
@@ -213,6 +216,47 @@ def normalize_spec(spec):
         if image and not image.get("tag") and not image.get("digest"):
             image["tag"] = "latest"
     return spec
+
+
+def _secret_fields(spec):
+    """``(field path, holder, key)`` of every SECRET env value and registry credential."""
+    holders = [("", spec)] + [(f"{kind}[{index}].", component)
+                              for kind in COMPONENT_KINDS
+                              for index, component in enumerate(spec.get(kind) or ())]
+    for prefix, holder in holders:
+        for index, env in enumerate(holder.get("envs") or ()):
+            if isinstance(env, dict) and env.get("type") == "SECRET":
+                yield f"{prefix}envs[{index}].value", env, "value"
+        image = holder.get("image") if prefix else None
+        if isinstance(image, dict) and "registry_credentials" in image:
+            yield f"{prefix}image.registry_credentials", image, "registry_credentials"
+
+
+def seal_secrets(spec, key):
+    """Encrypt the plain secrets of ``spec`` in place, as DO does on submission; an
+    encrypted value sent back is kept as it is, once it decrypts under ``key``."""
+    for field, holder, name in _secret_fields(spec):
+        value = holder[name]
+        if not isinstance(value, str) or not value:
+            continue
+        if not sealing.is_sealed(value):
+            holder[name] = sealing.seal(key, value)
+        elif sealing.unseal(key, value) is None:
+            raise _field_error(field, "the encrypted value does not decrypt: send back the "
+                                      "value DigitalOcean returned, or a new plain value")
+
+
+def plain_envs(spec, key):
+    """``{component name: {env key: value}}``: each component's environment as its
+    containers see it, app-wide variables included and secrets decrypted."""
+    def values(holder):
+        return {env["key"]: sealing.unseal(key, env.get("value")) if env.get("type") == "SECRET"
+                else env.get("value") for env in holder.get("envs") or ()
+                if isinstance(env, dict)}
+
+    app_wide = values(spec)
+    return {component["name"]: {**app_wide, **values(component)}
+            for _kind, component in components(spec)}
 
 
 def monthly_cost(spec):

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import pydo
 import pytest
 import requests
 
+from engine import appspec
+from engine.client import AppPlatformClient
 from engine.simulator import (
     DEFAULT_TOKEN,
     SCENARIOS,
@@ -227,6 +230,99 @@ def test_update_validates_spec_and_name(api, make_app):
     message = error_body(update(api, app, "v1.0.0", name="Bad_Name"), 400, "bad_request")
     assert '"name"' in message
     error_body(update(api, app, "v1.0.0", name=other["spec"]["name"]), 409, "conflict")
+
+
+# ---------------------------------------------------------------------------
+# secrets: encrypted on submission, sent back encrypted
+# ---------------------------------------------------------------------------
+
+PLAIN_SECRET = "hunter2-admin-passwd"
+PLAIN_CREDENTIALS = "deployer:ghp_plain_registry_token"
+
+
+def secret_spec(name, tag="v1.0.0"):
+    """The sample spec with an app-wide secret, a secret of the web service and a GHCR
+    worker whose registry credentials are secret too."""
+    spec = sample_spec(tag, name=name)
+    spec["envs"] = [{"key": "SHARED_SECRET", "value": PLAIN_SECRET + "-shared",
+                     "type": "SECRET"}]
+    spec["services"][0]["envs"].append(
+        {"key": "ADMIN_PASSWD", "value": PLAIN_SECRET, "type": "SECRET", "scope": "RUN_TIME"})
+    spec["workers"][0]["image"] = {"registry_type": "GHCR", "repository": "acme/odoo",
+                                   "tag": tag, "registry_credentials": PLAIN_CREDENTIALS}
+    return spec
+
+
+def secret_values(spec):
+    return (spec["envs"][0]["value"], spec["services"][0]["envs"][-1]["value"],
+            spec["workers"][0]["image"]["registry_credentials"])
+
+
+def test_secrets_come_back_encrypted_and_only_so(api):
+    response = api.post("/v2/apps", json={"spec": secret_spec("secret-app")})
+    assert response.status_code == 200, response.text
+    app = response.json()["app"]
+    sealed = secret_values(app["spec"])
+    for value in sealed:
+        assert re.fullmatch(r"EV\[1:[A-Za-z0-9+/]{32}:[A-Za-z0-9+/=]+\]", value), value
+    assert len(set(sealed)) == 3
+    # The same strings on every read, in the app, its deployments and a proposal.
+    again = api.get(f"/v2/apps/{app['id']}")
+    assert secret_values(again.json()["app"]["spec"]) == sealed
+    deployments = api.get(f"/v2/apps/{app['id']}/deployments")
+    assert secret_values(deployments.json()["deployments"][0]["spec"]) == sealed
+    proposal = api.post("/v2/apps/propose", json={"spec": again.json()["app"]["spec"],
+                                                   "app_id": app["id"]})
+    assert secret_values(proposal.json()["spec"]) == sealed
+    for answer in (response, again, deployments, proposal):
+        assert PLAIN_SECRET not in answer.text
+        assert "ghp_plain_registry_token" not in answer.text
+
+
+def test_pipeline_spec_round_trip_keeps_the_secrets(simulator, sim_token):
+    """Steps 1 and 2 over HTTP: read the live spec, set the tag, validate, propose and PUT
+    it back. The encrypted values go back unchanged and the new deployment's containers
+    get the original secrets."""
+    client = AppPlatformClient(sim_token, simulator.url)
+    simulator.sim.push_tag("acme/odoo", "v1.1.0")
+    app = client.create_app(secret_spec("round-trip"))
+    sealed = secret_values(app["spec"])
+    live = client.get_app(app["id"])
+    new_spec = appspec.set_image_tag(live["spec"], "v1.1.0")
+    appspec.load_spec(appspec.dump_spec(new_spec))
+    appspec.validate_spec(new_spec)
+    client.propose(new_spec, app_id=app["id"])
+    updated = client.update_app(app["id"], new_spec)
+    deployment = updated["pending_deployment"]
+    assert deployment["id"] != app["active_deployment"]["id"]
+    assert secret_values(deployment["spec"]) == sealed
+    simulator.sim.clock.advance(1)
+    assert client.get_app(app["id"])["active_deployment"]["id"] == deployment["id"]
+    envs = simulator.sim.plain_envs(app["id"])
+    assert envs["web"]["ADMIN_PASSWD"] == PLAIN_SECRET
+    assert envs["web"]["SHARED_SECRET"] == envs["worker"]["SHARED_SECRET"] == (
+        PLAIN_SECRET + "-shared")
+    assert envs["web"]["DO_DEPLOY_VERSION"] == "v1.1.0"
+
+
+def test_secret_sent_back_must_decrypt_and_plain_one_is_encrypted_anew(api, simulator):
+    app = api.post("/v2/apps", json={"spec": secret_spec("resent")}).json()["app"]
+    deployments = len(api.get(f"/v2/apps/{app['id']}/deployments").json()["deployments"])
+    spec = copy.deepcopy(app["spec"])
+    sealed = spec["services"][0]["envs"][-1]["value"]
+    for bad in (sealed[:-3] + "AA]", sealed.replace("EV[1:", "EV[1:AAAA"), "EV[2:x:y]"):
+        spec["services"][0]["envs"][-1]["value"] = bad
+        message = error_body(api.put(f"/v2/apps/{app['id']}", json={"spec": spec}), 400,
+                             "bad_request")
+        assert '"services[0].envs[1].value"' in message
+        assert bad not in message
+    # Sent again as a plain value, the secret is encrypted anew: a change, so a deployment.
+    spec["services"][0]["envs"][-1]["value"] = PLAIN_SECRET
+    updated = api.put(f"/v2/apps/{app['id']}", json={"spec": spec}).json()["app"]
+    assert updated["spec"]["services"][0]["envs"][-1]["value"] not in (PLAIN_SECRET, sealed)
+    assert len(api.get(f"/v2/apps/{app['id']}/deployments").json()["deployments"]) == (
+        deployments + 1)
+    assert simulator.sim.plain_envs(app["id"])["web"]["ADMIN_PASSWD"] == PLAIN_SECRET
 
 
 # ---------------------------------------------------------------------------
