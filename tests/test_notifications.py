@@ -436,7 +436,7 @@ class TestNotificationTestMessage(NotificationCommon):
     def send_test(self, channel, user=None):
         return channel.with_user(user or self.manager).action_send_test_message()
 
-    def tests_of(self, channel):
+    def channel_tests(self, channel):
         return self.env["do.notification"].search(
             [("channel_id", "=", channel.id), ("event", "=", "test")], order="id")
 
@@ -452,7 +452,7 @@ class TestNotificationTestMessage(NotificationCommon):
                          "Test message from do_deploy: Slack #deployments (no deployment)")
         self.assertIn("Max Manager checked that deployment notifications reach this channel",
                       str(message["blocks"]))
-        sent = self.tests_of(self.deployments_channel)
+        sent = self.channel_tests(self.deployments_channel)
         self.assertEqual((sent.state, sent.attempt_ids.outcome, sent.attempt_ids.http_status),
                          ("sent", "ok", 200))
         self.assertTrue(self.deployments_channel.last_sent_at)
@@ -471,12 +471,12 @@ class TestNotificationTestMessage(NotificationCommon):
         resolve = self.pager.received[1]["json"]
         self.assertEqual((resolve["event_action"], resolve["dedup_key"]),
                          ("resolve", trigger["dedup_key"]))
-        self.assertEqual(self.tests_of(self.pager_channel).mapped("state"), ["sent", "sent"])
+        self.assertEqual(self.channel_tests(self.pager_channel).mapped("state"), ["sent", "sent"])
         # E-mail: handed to Odoo's outgoing mail, from its own template.
         params = self.send_test(self.email_channel)["params"]
         self.assertEqual(params["type"], "success")
         self.assertRegex(params["message"], r"^Queued as e-mail \d+ to 2 recipient\(s\)")
-        mail = self.tests_of(self.email_channel).mail_id
+        mail = self.channel_tests(self.email_channel).mail_id
         self.assertEqual(mail.subject,
                          "Test message from do_deploy: DevOps e-mail (no deployment)")
         self.assertIn("Max Manager checked that deployment notifications reach the channel",
@@ -497,7 +497,7 @@ class TestNotificationTestMessage(NotificationCommon):
                          f"{entry.description} {error} What to do: {entry.mitigation}")
         self.assertNotIn(ROUTING_KEY, str(action))
         # Only the log is kept: the failed test and its attempt, nothing to resolve or retry.
-        failed = self.tests_of(self.pager_channel)
+        failed = self.channel_tests(self.pager_channel)
         self.assertEqual((len(failed), failed.state, failed.next_attempt_at), (1, "failed", False))
         attempt = failed.attempt_ids
         self.assertEqual((attempt.error_code_id.code, attempt.error, attempt.retry_at),
@@ -511,7 +511,7 @@ class TestNotificationTestMessage(NotificationCommon):
             params = self.send_test(self.incidents_channel)["params"]
         self.assertEqual(params["title"],
                          "Test message not delivered: NOTIFICATION_RECEIVER_UNAVAILABLE")
-        down = self.tests_of(self.incidents_channel)
+        down = self.channel_tests(self.incidents_channel)
         self.assertEqual((down.state, down.next_attempt_at, down.attempt_ids.retry_at),
                          ("failed", False, False))
         # An e-mail channel left without recipients: no e-mail is created.
@@ -530,7 +530,7 @@ class TestNotificationTestMessage(NotificationCommon):
             with self.subTest(user=user.name), self.assertRaises(AccessError):
                 self.send_test(self.deployments_channel, user=user)
         self.assertEqual(self.slack.received, [])
-        self.assertFalse(self.tests_of(self.deployments_channel))
+        self.assertFalse(self.channel_tests(self.deployments_channel))
         Channel = self.env["do.notification.channel"]
         self.assertNotIn("action_send_test_message",
                          Channel.with_user(self.user).get_view(view_type="form")["arch"])
