@@ -32,12 +32,15 @@ QUALITY_GATE_CODES = frozenset({
 # Codes the SOP does not have, added for failures it does not foresee:
 # URL_NOT_ALLOWED is engine.urls refusing a URL of this server's own network;
 # PIPELINE_ERROR is Odoo's pipeline failing a deployment whose own failure handling broke;
-# NOTIFICATION_CHANNEL_INVALID is a notification channel refused for missing settings.
+# NOTIFICATION_CHANNEL_INVALID is a notification channel refused for missing settings;
+# the NOTIFICATION_CODES are a notification that could not be delivered.
 # Refusals of a dry run or a promotion, in Odoo before any deployment exists, beyond the SOP.
 CHANGE_PREVIEW_CODES = frozenset({"DRY_RUN_TOO_LATE", "PROMOTION_NOT_ALLOWED",
                                   "NO_PRODUCTION_COUNTERPART"})
-BEYOND_SOP = QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES | frozenset({
-    "URL_NOT_ALLOWED", "PIPELINE_ERROR", "NOTIFICATION_CHANNEL_INVALID"})
+NOTIFICATION_CODES = frozenset({"NOTIFICATION_CHANNEL_INVALID", "NOTIFICATION_REJECTED",
+                                "NOTIFICATION_RATE_LIMITED", "NOTIFICATION_RECEIVER_UNAVAILABLE"})
+BEYOND_SOP = QUALITY_GATE_CODES | CHANGE_PREVIEW_CODES | NOTIFICATION_CODES | frozenset({
+    "URL_NOT_ALLOWED", "PIPELINE_ERROR"})
 
 _ROWS = [
     # Quality gates, checked before step 1 (the SOP's "Quality Gates (Before Deployment)")
@@ -195,12 +198,33 @@ _ROWS = [
      "Look at the app in the DigitalOcean console (which deployment is active, whether it is "
      "pinned to a rollback) and at the Odoo server log for the error logged with this "
      "deployment's name; then roll back or deploy again by hand."),
+    # Notifications (telling people, the end of a deployment)
     ("NOTIFICATION_CHANNEL_INVALID", 8, "low",
-     "A notification channel lacks what it needs to send, or plays a role of another type.",
+     "A notification channel lacks what it needs to send, its receiver's URL is unusable, or "
+     "it plays a role of another type.",
      5,
      "Give the Slack channel its incoming webhook URL, the PagerDuty channel its 32-character "
-     "integration key and Events API URL, the e-mail channel a recipient; a role is played by "
-     "a channel of its type (Slack, e-mail, PagerDuty)."),
+     "integration key and Events API URL, the e-mail channel a recipient; a URL is the "
+     "service's own https URL, with a certificate this server trusts; a role is played by a "
+     "channel of its type (Slack, e-mail, PagerDuty). Then use Send test message."),
+    ("NOTIFICATION_REJECTED", 8, "low",
+     "The receiver refused the notification; sending it again unchanged would fail again.", 10,
+     "Read the receiver's reason on the attempt: invalid_token, no_service, HTTP 403 or 404 "
+     "mean the webhook or integration was removed (create a new one and save it on the "
+     "channel); a redirect means the URL is not the final one; invalid_payload or an invalid "
+     "event means a defect of do_deploy (report it with the attempt). Then use Send test "
+     "message, and Send again on the notification."),
+    ("NOTIFICATION_RATE_LIMITED", 8, "medium",
+     "The receiver is limiting how many notifications it accepts (HTTP 429).", 5,
+     "Usually nothing: the notification is sent again after the time the receiver asked for. "
+     "If it lasts, lower what the channel gets with rules, or check what else posts to the "
+     "same webhook or service."),
+    ("NOTIFICATION_RECEIVER_UNAVAILABLE", 8, "medium",
+     "The receiver did not answer in time, could not be reached, or failed (HTTP 5xx).", 5,
+     "Usually nothing: the notification is sent again with a growing delay (6 attempts over "
+     "about an hour). If it lasts, check the service's status page and that this server "
+     "reaches the receiver's host (firewall, proxy); after the last attempt use Send again "
+     "on the notification."),
 ]
 
 ERROR_CODES = {row[0]: ErrorCode(*row) for row in _ROWS}

@@ -1,8 +1,13 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class DoNotificationAttempt(models.Model):
-    """One attempt to deliver a notification, as the engine reported it (no secret)."""
+    """One attempt to deliver a notification, as the engine reported it (no secret).
+
+    A failed attempt carries its error code (``engine/notify/delivery.py`` classifies
+    it), so that the attempt, its notification and its channel show what happened and
+    what to do.
+    """
 
     _name = "do.notification.attempt"
     _description = "Notification Attempt"
@@ -20,8 +25,18 @@ class DoNotificationAttempt(models.Model):
     host = fields.Char("Receiver")
     http_status = fields.Integer("HTTP status")
     error = fields.Char()
-    error_code = fields.Char()
+    error_code_id = fields.Many2one("do.error.code", string="Code", ondelete="restrict",
+                                    index="btree_not_null")
+    error_description = fields.Char(related="error_code_id.name", string="What happened")
+    mitigation = fields.Text(related="error_code_id.mitigation")
     answer = fields.Text()
     elapsed_ms = fields.Integer("Time (ms)")
     retry_at = fields.Datetime("Next attempt")
     create_date = fields.Datetime("At", readonly=True)
+
+    @api.depends("notification_id", "number")
+    def _compute_display_name(self):
+        for attempt in self:
+            attempt.display_name = self.env._(
+                "%(notification)s, attempt %(number)s",
+                notification=attempt.notification_id.display_name, number=attempt.number)

@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from ..engine.notify import events, pagerduty
 
@@ -61,6 +61,23 @@ class DoNotificationChannel(models.Model):
         help="The channel has what it needs to send (its secret, or recipients).")
     route_ids = fields.One2many("do.notification.route", "channel_id", string="Rules")
     notification_ids = fields.One2many("do.notification", "channel_id")
+    # Set by each delivery attempt (do.notification._record_attempt).
+    last_sent_at = fields.Datetime("Last delivered", readonly=True, copy=False)
+    last_failure_id = fields.Many2one("do.notification.attempt", string="Last failure",
+                                      readonly=True, copy=False, ondelete="set null")
+    is_failing = fields.Boolean(
+        "Failing", readonly=True, copy=False,
+        help="The last attempt to deliver to this channel failed.")
+    last_failure_code_id = fields.Many2one(related="last_failure_id.error_code_id",
+                                           string="Last failure code")
+    last_failure_description = fields.Char(related="last_failure_id.error_description",
+                                           string="Last failure: what happened")
+    last_failure_error = fields.Char(related="last_failure_id.error",
+                                     string="Last failure: error")
+    last_failure_mitigation = fields.Text(related="last_failure_id.mitigation",
+                                          string="Last failure: what to do")
+    last_failure_at = fields.Datetime(related="last_failure_id.create_date",
+                                      string="Last failure at")
 
     @api.depends("channel_type", "partner_ids", "email_to")
     @api.depends_context("uid")
@@ -99,6 +116,18 @@ class DoNotificationChannel(models.Model):
                 raise ValidationError(self.env._(
                     "NOTIFICATION_CHANNEL_INVALID: %(name)s needs at least one recipient or "
                     "address.", name=channel.name))
+
+    def action_send_test_message(self):
+        """Send a test message now and say how it went (a toast; the attempt is logged).
+
+        It uses the channel's secret, so it is a Deployment Manager's button, as the
+        secret is; plain users can read the channel, hence the check here too.
+        """
+        self.ensure_one()
+        if not self.env.su and not self.env.user.has_group(MANAGERS):
+            raise AccessError(self.env._(
+                "Only a Deployment Manager can send a test message to a notification channel."))
+        return self.env["do.notification"]._send_test(self)._test_result_action()
 
     def _secret_texts(self):
         """The texts to hide from anything shown: the webhook URL and the routing key."""

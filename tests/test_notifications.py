@@ -5,6 +5,7 @@ from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from odoo.addons.do_deploy.engine.error_catalogue import ERROR_CODES
 from odoo.addons.do_deploy.engine.notify import pagerduty
 from odoo.addons.do_deploy.engine.tests.receivers import (
     HangingReceiver,
@@ -315,3 +316,223 @@ class TestNotifications(NotificationCommon):
         self.assertEqual(notification.attempt_count, 1)
         self.assertGreater(notification.next_attempt_at,
                            fields.Datetime.now() - timedelta(seconds=1))
+
+
+@tagged("post_install", "-at_install")
+class TestNotificationErrorCodes(NotificationCommon):
+    """Each failed attempt stores its error code, shown with its sentence and mitigation on
+    the attempt, its notification and its channel."""
+
+    def started_notification(self):
+        """The #deployments notification of a deployment that started (the others canceled)."""
+        deployment = self.deploy("v1.1.0", start=False)
+        deployment.action_start()
+        self.run_cron()
+        notification = self.notifications(deployment).filtered(lambda n: n.event == "started")
+        (self.notifications(deployment) - notification).action_cancel()
+        self.assertEqual(notification.channel_id, self.deployments_channel)
+        return notification
+
+    def assertFailure(self, notification, code, error, state):
+        """The last attempt of ``notification`` failed with ``code`` and ``error``, shown on
+        the notification and as its channel's last failure."""
+        attempt = notification.attempt_ids[:1]
+        self.assertEqual((attempt.error_code_id.code, attempt.error, notification.state),
+                         (code, error, state))
+        self.assertEqual(attempt.error_description, ERROR_CODES[code].description)
+        self.assertEqual(attempt.mitigation, ERROR_CODES[code].mitigation)
+        self.assertEqual(notification.error_code_id, attempt.error_code_id)
+        self.assertEqual(notification.last_error, error)
+        channel = notification.channel_id
+        self.assertEqual(channel.last_failure_id, attempt)
+        self.assertTrue(channel.is_failing)
+        self.assertEqual((channel.last_failure_code_id.code, channel.last_failure_error,
+                          channel.last_failure_mitigation),
+                         (code, error, ERROR_CODES[code].mitigation))
+        return attempt
+
+    def test_a_refusal_is_rejected_with_the_receivers_reason(self):
+        self.deployments_channel.webhook_url = self.slack.webhook_url("revokedToken")
+        notification = self.started_notification()
+        self.deliver(failing=True)
+        attempt = self.assertFailure(
+            notification, "NOTIFICATION_REJECTED",
+            "The receiver refused the notification with HTTP 403: invalid_token.", "failed")
+        self.assertEqual((attempt.http_status, attempt.outcome, attempt.retry_at),
+                         (403, "permanent", False))
+        self.assertFalse(notification.next_attempt_at)
+        # Slack refusing the payload: its reason is quoted too.
+        self.deployments_channel.webhook_url = self.slack.webhook_url()
+        self.slack.fail_next(400, "invalid_payload")
+        notification.action_retry_now()
+        self.deliver(failing=True)
+        self.assertFailure(
+            notification, "NOTIFICATION_REJECTED",
+            "The receiver refused the notification with HTTP 400: invalid_payload.", "failed")
+        self.assertEqual(notification.attempt_count, 2)
+
+    def test_a_rate_limit_waits_the_time_the_receiver_asks(self):
+        notification = self.started_notification()
+        self.slack.throttle_next(retry_after=600)
+        self.deliver(failing=True)
+        attempt = self.assertFailure(
+            notification, "NOTIFICATION_RATE_LIMITED",
+            "The receiver is rate-limiting notifications (HTTP 429); it asked to wait 600 s.",
+            "retrying")
+        self.assertEqual(attempt.http_status, 429)
+        self.assertGreaterEqual(
+            (notification.next_attempt_at - attempt.create_date).total_seconds(), 599)
+        # Sent at its time: the channel is no longer failing, its last failure stays.
+        self.make_notifications_due()
+        self.deliver()
+        self.assertEqual(notification.state, "sent")
+        self.assertFalse(notification.error_code_id)
+        channel = self.deployments_channel
+        self.assertEqual((channel.is_failing, channel.last_failure_id), (False, attempt))
+        self.assertTrue(channel.last_sent_at)
+
+    def test_an_unavailable_receiver_is_retried(self):
+        notification = self.started_notification()
+        self.slack.fail_next(500, "server_error")
+        self.deliver(failing=True)
+        self.assertFailure(notification, "NOTIFICATION_RECEIVER_UNAVAILABLE",
+                           "The receiver answered HTTP 500; it may accept it later.", "retrying")
+        with HangingReceiver(hang_seconds=30) as hanging:
+            self.deployments_channel.webhook_url = hanging.url + "/services/T1/B1/hang"
+            self.make_notifications_due()
+            self.deliver(failing=True)
+        attempt = notification.attempt_ids[:1]
+        self.assertIn(attempt.error, ("No answer within 1 s.", "No complete answer within 1 s."))
+        self.assertFailure(notification, "NOTIFICATION_RECEIVER_UNAVAILABLE", attempt.error,
+                           "retrying")
+        self.assertEqual(notification.attempt_count, 2)
+
+    def test_a_channel_that_cannot_send_is_invalid(self):
+        # A URL that passes the form's check (it starts with http://) but has no host.
+        self.deployments_channel.webhook_url = "http://"
+        notification = self.started_notification()
+        self.deliver(failing=True)
+        self.assertFailure(notification, "NOTIFICATION_CHANNEL_INVALID",
+                           "The receiver's URL is not a valid http or https URL.", "failed")
+        # An e-mail channel whose only recipient was deleted since it was saved.
+        partner = self.env["res.partner"].create({"name": "On-call", "email": "oncall@example.com"})
+        mails = self.email_channel
+        mails.write({"partner_ids": [(6, 0, [partner.id])], "email_to": False})
+        partner.unlink()
+        self.assertFalse(mails.partner_ids)
+        queued = self.env["do.notification"]._queue([{
+            "channel_id": mails.id, "company_id": mails.company_id.id, "event": "failed",
+            "summary": "Deployment failed"}])
+        self.deliver()
+        self.assertFailure(queued, "NOTIFICATION_CHANNEL_INVALID",
+                           "The e-mail channel has no recipient.", "failed")
+        self.assertFalse(queued.mail_id)
+
+
+@tagged("post_install", "-at_install")
+class TestNotificationTestMessage(NotificationCommon):
+    """A Deployment Manager's "Send test message": the real delivery path, at once, once."""
+
+    def send_test(self, channel, user=None):
+        return channel.with_user(user or self.manager).action_send_test_message()
+
+    def channel_tests(self, channel):
+        return self.env["do.notification"].search(
+            [("channel_id", "=", channel.id), ("event", "=", "test")], order="id")
+
+    def test_a_manager_sends_a_test_message_to_each_channel(self):
+        action = self.send_test(self.deployments_channel)
+        params = action["params"]
+        self.assertEqual((action["tag"], params["type"]), ("display_notification", "success"))
+        self.assertEqual(params["title"], "Test message sent to Slack #deployments")
+        self.assertRegex(params["message"], r"^127\.0\.0\.1 answered HTTP 200 in \d+ ms\.$")
+        self.assertEqual(self.slack.errors, [])
+        message = self.slack.received[0]["json"]
+        self.assertEqual(message["text"],
+                         "Test message from do_deploy: Slack #deployments (no deployment)")
+        self.assertIn("Max Manager checked that deployment notifications reach this channel",
+                      str(message["blocks"]))
+        sent = self.channel_tests(self.deployments_channel)
+        self.assertEqual((sent.state, sent.attempt_ids.outcome, sent.attempt_ids.http_status),
+                         ("sent", "ok", 200))
+        self.assertTrue(self.deployments_channel.last_sent_at)
+        self.assertFalse(self.deployments_channel.is_failing)
+        # PagerDuty: an info alert marked [TEST] at once, resolved by the event that follows.
+        params = self.send_test(self.pager_channel)["params"]
+        self.assertEqual(params["type"], "success")
+        self.assertIn("The test alert is resolved by the event that follows.", params["message"])
+        trigger = self.pager.received[0]["json"]
+        self.assertEqual((trigger["event_action"], trigger["routing_key"],
+                          trigger["payload"]["severity"]), ("trigger", ROUTING_KEY, "info"))
+        self.assertTrue(trigger["payload"]["summary"].startswith(
+            "[TEST] do_deploy test message for PagerDuty on-call, sent by Max Manager"))
+        self.deliver()
+        self.assertEqual(self.pager.errors, [])
+        resolve = self.pager.received[1]["json"]
+        self.assertEqual((resolve["event_action"], resolve["dedup_key"]),
+                         ("resolve", trigger["dedup_key"]))
+        self.assertEqual(self.channel_tests(self.pager_channel).mapped("state"), ["sent", "sent"])
+        # E-mail: handed to Odoo's outgoing mail, from its own template.
+        params = self.send_test(self.email_channel)["params"]
+        self.assertEqual(params["type"], "success")
+        self.assertRegex(params["message"], r"^Queued as e-mail \d+ to 2 recipient\(s\)")
+        mail = self.channel_tests(self.email_channel).mail_id
+        self.assertEqual(mail.subject,
+                         "Test message from do_deploy: DevOps e-mail (no deployment)")
+        self.assertIn("Max Manager checked that deployment notifications reach the channel",
+                      mail.body_html)
+
+    def test_a_failed_test_message_shows_the_code(self):
+        self.pager.fail_next(400, {"status": "invalid event",
+                                   "message": f"Event object is invalid: key {ROUTING_KEY}"})
+        with self.assertLogs(DELIVERY_LOGGER, "WARNING"):
+            action = self.send_test(self.pager_channel)
+        params = action["params"]
+        entry = ERROR_CODES["NOTIFICATION_REJECTED"]
+        error = ("The receiver refused the notification with HTTP 400: Event object is invalid: "
+                 "key ***.")
+        self.assertEqual((params["type"], params["sticky"], params["title"]),
+                         ("danger", True, "Test message not delivered: NOTIFICATION_REJECTED"))
+        self.assertEqual(params["message"],
+                         f"{entry.description} {error} What to do: {entry.mitigation}")
+        self.assertNotIn(ROUTING_KEY, str(action))
+        # Only the log is kept: the failed test and its attempt, nothing to resolve or retry.
+        failed = self.channel_tests(self.pager_channel)
+        self.assertEqual((len(failed), failed.state, failed.next_attempt_at), (1, "failed", False))
+        attempt = failed.attempt_ids
+        self.assertEqual((attempt.error_code_id.code, attempt.error, attempt.retry_at),
+                         ("NOTIFICATION_REJECTED", error, False))
+        self.assertEqual((self.pager_channel.is_failing, self.pager_channel.last_failure_id),
+                         (True, attempt))
+        self.assertEqual(len(self.pager.received), 1)
+        # A receiver that is down: said at once, and not retried either.
+        self.slack.fail_next(503, "unavailable")
+        with self.assertLogs(DELIVERY_LOGGER, "WARNING"):
+            params = self.send_test(self.incidents_channel)["params"]
+        self.assertEqual(params["title"],
+                         "Test message not delivered: NOTIFICATION_RECEIVER_UNAVAILABLE")
+        down = self.channel_tests(self.incidents_channel)
+        self.assertEqual((down.state, down.next_attempt_at, down.attempt_ids.retry_at),
+                         ("failed", False, False))
+        # An e-mail channel left without recipients: no e-mail is created.
+        partner = self.env["res.partner"].create({"name": "On-call", "email": "oncall@example.com"})
+        self.email_channel.write({"partner_ids": [(6, 0, [partner.id])], "email_to": False})
+        partner.unlink()
+        mails_before = self.env["mail.mail"].search_count([])
+        params = self.send_test(self.email_channel)["params"]
+        self.assertEqual(params["title"],
+                         "Test message not delivered: NOTIFICATION_CHANNEL_INVALID")
+        self.assertIn("The e-mail channel has no recipient.", params["message"])
+        self.assertEqual(self.env["mail.mail"].search_count([]), mails_before)
+
+    def test_only_a_deployment_manager_sees_and_sends_a_test_message(self):
+        for user in (self.user, self.plain):
+            with self.subTest(user=user.name), self.assertRaises(AccessError):
+                self.send_test(self.deployments_channel, user=user)
+        self.assertEqual(self.slack.received, [])
+        self.assertFalse(self.channel_tests(self.deployments_channel))
+        Channel = self.env["do.notification.channel"]
+        self.assertNotIn("action_send_test_message",
+                         Channel.with_user(self.user).get_view(view_type="form")["arch"])
+        self.assertIn("action_send_test_message",
+                      Channel.with_user(self.manager).get_view(view_type="form")["arch"])

@@ -15,6 +15,11 @@ caller stores it as an attempt and, while ``retry_at`` is set, tries again then.
   failures are ``retryable`` (Slack and PagerDuty both say to retry those); any
   other answer (400 invalid payload, 403/404 revoked webhook, a redirect) and an
   unusable or refused URL are ``permanent``: the same request will fail again.
+* **Code.** Every failure carries the error code a person acts on
+  (:data:`STATUS_CODES`): the receiver refused it (NOTIFICATION_REJECTED, with
+  the reason it gave), is rate-limiting (NOTIFICATION_RATE_LIMITED, retried
+  after its Retry-After), is unavailable (NOTIFICATION_RECEIVER_UNAVAILABLE), or
+  the channel cannot send at all (NOTIFICATION_CHANNEL_INVALID, URL_NOT_ALLOWED).
 * **Backoff.** Attempt n waits min(max, base x factor^(n-1)) with equal jitter
   (half fixed, half random), and at least what the receiver's Retry-After asks;
   after ``max_attempts`` there is no next try.
@@ -52,8 +57,15 @@ CONNECT_TIMEOUT = 3.0
 CONNECT_SHARE = 0.5
 READ_SHARE = 0.9
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+RATE_LIMITED_STATUS = 429
 MAX_ANSWER_BYTES = 65536
 MAX_ANSWER_CHARS = 300
+# The receiver's reason quoted in an error: at most this long.
+MAX_REASON_CHARS = 200
+CHANNEL_INVALID = "NOTIFICATION_CHANNEL_INVALID"
+REJECTED = "NOTIFICATION_REJECTED"
+RATE_LIMITED = "NOTIFICATION_RATE_LIMITED"
+UNAVAILABLE = "NOTIFICATION_RECEIVER_UNAVAILABLE"
 USER_AGENT = "do_deploy-notify/1.0"
 # Path segments of a URL at least this long are hidden too (Slack's webhook token is one);
 # redact() ignores shorter secrets.
@@ -86,8 +98,8 @@ class DeliveryResult:
     ``outcome`` is ok, retryable or permanent; ``status`` the HTTP status (None
     when no answer came); ``error`` a plain, redacted sentence; ``answer`` the
     receiver's answer (its JSON, or up to :data:`MAX_ANSWER_CHARS` of its text),
-    redacted; ``code`` an SOP error code when the URL was refused
-    (URL_NOT_ALLOWED). ``retry_in`` / ``retry_at`` (naive UTC, as Odoo stores
+    redacted; ``code`` the error code of a failure (None when ``ok``).
+    ``retry_in`` / ``retry_at`` (naive UTC, as Odoo stores
     datetimes, unless the caller's ``now`` was aware): when to try again, None when
     not to.
     """
@@ -195,26 +207,62 @@ def _failure(exc, timeout):
     if isinstance(exc, DeployError):
         return PERMANENT, redact(exc.message), exc.code
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return RETRYABLE, f"No connection within {timeout:g} s.", None
+        return RETRYABLE, f"No connection within {timeout:g} s.", UNAVAILABLE
     if isinstance(exc, requests.exceptions.Timeout):
-        return RETRYABLE, f"No answer within {timeout:g} s.", None
+        return RETRYABLE, f"No answer within {timeout:g} s.", UNAVAILABLE
     if isinstance(exc, requests.exceptions.SSLError):
-        return PERMANENT, "The receiver's TLS certificate was refused.", None
+        return PERMANENT, "The receiver's TLS certificate was refused.", CHANNEL_INVALID
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                         requests.exceptions.MissingSchema, ValueError)):
-        return PERMANENT, "The receiver's URL is not a valid http or https URL.", None
+        return PERMANENT, "The receiver's URL is not a valid http or https URL.", CHANNEL_INVALID
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return RETRYABLE, "The connection to the receiver failed.", None
-    return RETRYABLE, f"The request failed ({type(exc).__name__}).", None
+        return RETRYABLE, "The connection to the receiver failed.", UNAVAILABLE
+    return RETRYABLE, f"The request failed ({type(exc).__name__}).", UNAVAILABLE
 
 
-def _status_failure(status):
+def _reason(answer):
+    """The receiver's own words in its answer (Slack: ``invalid_token``; PagerDuty: its
+    ``message`` and ``errors``), on one line and short; ``answer`` is redacted already."""
+    if isinstance(answer, dict):
+        parts = [answer.get(key) for key in ("message", "error", "status")]
+        text = next((part for part in parts if isinstance(part, str) and part), "")
+        errors = answer.get("errors")
+        if isinstance(errors, list) and errors:
+            text = f"{text} ({'; '.join(map(str, errors))})" if text else "; ".join(
+                map(str, errors))
+    else:
+        text = answer if isinstance(answer, str) else ""
+    text = " ".join(text.split())
+    if len(text) > MAX_REASON_CHARS:
+        text = text[:MAX_REASON_CHARS - 1] + "…"
+    return text
+
+
+def _status_failure(status, answer, wait):
+    """(outcome, sentence, code) for a non-2xx answer; ``wait``: the seconds its
+    Retry-After asks."""
+    if status == RATE_LIMITED_STATUS:
+        asked = f"; it asked to wait {wait:.0f} s" if wait else ""
+        return RETRYABLE, f"The receiver is rate-limiting notifications (HTTP 429){asked}.", (
+            RATE_LIMITED)
     if status in RETRYABLE_STATUSES or status >= 500:
-        return RETRYABLE, f"The receiver answered HTTP {status}; it may accept it later."
+        return RETRYABLE, f"The receiver answered HTTP {status}; it may accept it later.", (
+            UNAVAILABLE)
     if 300 <= status < 400:
         return PERMANENT, (f"The receiver answered HTTP {status} (a redirect); give its "
-                           "final URL.")
-    return PERMANENT, f"The receiver refused the notification with HTTP {status}."
+                           "final URL."), REJECTED
+    reason = _reason(answer)
+    return PERMANENT, (f"The receiver refused the notification with HTTP {status}"
+                       + (f": {reason}." if reason else ".")), REJECTED
+
+
+def not_sent(url, attempt, error, code):
+    """The result of an attempt refused before any request (nothing to retry): a
+    channel without what it needs, or a URL this server does not fetch."""
+    result = DeliveryResult(PERMANENT, attempt, _host(url), error=redact(error, url_secrets(url)),
+                            code=code)
+    _log(result)
+    return result
 
 
 def deliver(url, payload, *, attempt=1, secrets=(), timeout=TIMEOUT, policy=DEFAULT_POLICY,
@@ -254,12 +302,12 @@ def deliver(url, payload, *, attempt=1, secrets=(), timeout=TIMEOUT, policy=DEFA
         if 200 <= status < 300:
             outcome, error = OK, None
         else:
-            outcome, error = _status_failure(status)
             wait = _retry_after(headers, now)
+            outcome, error, code = _status_failure(status, answer, wait)
     elif "error" in box:
         outcome, error, code = _failure(box["error"], timeout)
     else:
-        outcome, error = RETRYABLE, f"No complete answer within {timeout:g} s."
+        outcome, error, code = RETRYABLE, f"No complete answer within {timeout:g} s.", UNAVAILABLE
     if session is None and not worker.is_alive():
         http.close()
     retry_in = retry_at = None
@@ -277,6 +325,6 @@ def _log(result):
         _logger.info("Notification to %s delivered (attempt %s, HTTP %s, %s ms).",
                      result.host, result.attempt, result.status, result.elapsed_ms)
         return
-    _logger.warning("Notification to %s not delivered (attempt %s, %s): %s%s", result.host,
-                    result.attempt, result.outcome, result.error,
+    _logger.warning("Notification to %s not delivered (attempt %s, %s, %s): %s%s", result.host,
+                    result.attempt, result.outcome, result.code, result.error,
                     f" Next attempt in {result.retry_in:.0f} s." if result.retry_in else "")

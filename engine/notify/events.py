@@ -20,6 +20,8 @@ ROLLED_BACK = "rolled_back"
 ROLLBACK_FAILED = "rollback_failed"
 EVENTS = (STARTED, WAITING_APPROVAL, DONE, FAILED, ROLLBACK_STARTED, ROLLED_BACK,
           ROLLBACK_FAILED)
+# A channel's test message, asked for by a person: no deployment, never routed.
+TEST = "test"
 # Events of a rollback: they are about the deployment being reverted.
 ROLLBACK_EVENTS = (ROLLBACK_STARTED, ROLLED_BACK, ROLLBACK_FAILED)
 # "Failures" for #incidents. A rollback that starts is announced by the failure that

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ..errors import redact
 from . import delivery
-from .events import ROLLBACK_FAILED, ROLLBACK_STARTED, ROLLED_BACK
+from .events import ROLLBACK_FAILED, ROLLBACK_STARTED, ROLLED_BACK, TEST
 
 ENQUEUE_URL = "https://events.pagerduty.com/v2/enqueue"
 ROUTING_KEY_LENGTH = 32
@@ -31,6 +31,8 @@ MAX_DETAIL = 1000
 TRIGGER = "trigger"
 ACKNOWLEDGE = "acknowledge"
 RESOLVE = "resolve"
+# A test alert's severity: the lowest, so that a service's urgency rules page nobody for it.
+TEST_SEVERITY = "info"
 # The SOP's severities (error catalogue) as PagerDuty's.
 SEVERITY_FROM_SOP = {"critical": "critical", "high": "error", "medium": "warning",
                      "low": "info"}
@@ -127,6 +129,26 @@ def resolve(routing_key, *, dedup_key):
     return {"routing_key": routing_key, "event_action": RESOLVE, "dedup_key": dedup_key}
 
 
+def test_event(routing_key, channel, *, instance, requested_by, link=None, occurred_at=None):
+    """A channel's test: an ``info`` trigger marked [TEST], whose alert the caller
+    resolves with :func:`resolve` of its ``dedup_key`` once it is accepted."""
+    stamp = _timestamp(occurred_at) if occurred_at else ""
+    payload = {
+        "summary": _cut(f"[TEST] do_deploy test message for {channel}, sent by {requested_by}: "
+                        "no deployment happened, nothing needs doing", MAX_SUMMARY),
+        "source": "do_deploy", "severity": TEST_SEVERITY, "class": TEST,
+        "custom_details": {"channel": channel, "requested_by": requested_by},
+    }
+    if stamp:
+        payload["timestamp"] = stamp
+    message = {"routing_key": routing_key, "event_action": TRIGGER,
+               "dedup_key": dedup_key(instance, f"{TEST}:{channel}:{stamp}"),
+               "payload": payload, "client": CLIENT}
+    if link:
+        message["client_url"] = link
+    return message
+
+
 def event_for(routing_key, event, *, instance):
     """The Events API v2 message for ``event``, or None when it does not page: a
     production rollback starting or failing triggers, one completing resolves."""
@@ -142,7 +164,13 @@ def event_for(routing_key, event, *, instance):
 def send(message, *, url=ENQUEUE_URL, **options):
     """Post an Events API v2 ``message`` once; a :class:`~.delivery.DeliveryResult`
     whose ``answer`` is PagerDuty's JSON (with the ``dedup_key``). The routing key
-    is hidden from the result and the logs. ``options`` are those of
+    is hidden from the result and the logs; without a valid one nothing is sent
+    (NOTIFICATION_CHANNEL_INVALID). ``options`` are those of
     :func:`~.delivery.deliver`."""
-    secrets = (*options.pop("secrets", ()), message.get("routing_key") or "")
+    key = message.get("routing_key") or ""
+    if not valid_routing_key(key):  # PagerDuty would refuse it: nothing is sent
+        return delivery.not_sent(url, options.get("attempt", 1), (
+            "The channel has no valid integration key (32 letters and digits)."),
+            delivery.CHANNEL_INVALID)
+    secrets = (*options.pop("secrets", ()), key)
     return delivery.deliver(url, message, secrets=secrets, **options)

@@ -63,6 +63,8 @@ ALERT_HEADLINES = {
 }
 OPEN_DEPLOYMENT = "Open deployment"
 OPEN_ALERT = "Open alert"
+OPEN_CHANNEL = "Open channel"
+TEST_HEADLINE = (":test_tube:", "Test message")
 
 
 def escape(text):
@@ -213,6 +215,22 @@ def alert_message(decision, *, scope_label, link=None):
                  ("SOP action", escape(threshold.action))]),
         _context([f"State: {decision.previous} → {decision.state}"]),
         _button(OPEN_ALERT, link, "open_alert"),
+    ]
+    return _message(fallback, blocks)
+
+
+def test_message(channel, *, requested_by, link=None, occurred_at=None):
+    """The message of a channel's test: clearly a test, about no deployment, saying who
+    sent it and from which channel, with a button to the channel."""
+    emoji, headline = TEST_HEADLINE
+    fallback = f"{headline} from do_deploy: {channel} (no deployment)"
+    title = f"{emoji} *{escape(headline)} from do_deploy* · {_fit(channel, MAX_NAME)}"
+    blocks = [
+        _section(title),
+        _section(f"{_fit(requested_by, MAX_NAME)} checked that deployment notifications "
+                 "reach this channel. No deployment happened; nothing needs doing."),
+        _context([occurred_at and _date(occurred_at)]),
+        _button(OPEN_CHANNEL, link, "open_channel"),
     ]
     return _message(fallback, blocks)
 

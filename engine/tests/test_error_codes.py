@@ -3,6 +3,7 @@ engine functions and engine tests that exist and really deal with that code."""
 
 import ast
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -18,7 +19,8 @@ COLUMNS = ("code", "step", "severity", "resolution", "source", "produced_by", "e
            "odoo_test")
 ODOO_ONLY = "Odoo only"
 ENGINE_TEST_RE = re.compile(r"engine/tests/(test_\w+\.py)::(test_\w+)")
-ENGINE_MODULES = "appspec|checks|client|deployment|doctl|urls|github|gates|freeze|dry_run"
+ENGINE_MODULES = ("appspec|checks|client|deployment|doctl|urls|github|gates|freeze|dry_run|"
+                  "notify")
 ENGINE_NAME_RE = re.compile(rf"`((?:{ENGINE_MODULES})\.[\w.]+)`")
 
 
@@ -88,8 +90,9 @@ def _test_source(file_name, test_name):
 
 
 def _engine_source():
-    return "\n".join(path.read_text() for path in (ROOT / "engine").glob("*.py")
-                     if path.name != "error_catalogue.py")
+    """The engine's code (its notifications included), without the catalogue and tests."""
+    paths = [*(ROOT / "engine").glob("*.py"), *(ROOT / "engine" / "notify").glob("*.py")]
+    return "\n".join(path.read_text() for path in paths if path.name != "error_catalogue.py")
 
 
 @pytest.mark.parametrize("code", list(ERROR_CODES))
@@ -109,11 +112,21 @@ def test_named_engine_tests_exist_and_produce_the_code(code):
         assert re.search(rf"\b{code}\b", source), f"{file_name}::{test_name} never names {code}"
 
 
+def _is_module(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent is a module, not a package
+        return False
+
+
 @pytest.mark.parametrize("code", list(ERROR_CODES))
 def test_named_engine_functions_exist(code):
     for name in ENGINE_NAME_RE.findall(BY_CODE[code]["produced_by"]):
-        module_name, *attributes = name.split(".")
-        target = importlib.import_module(f"engine.{module_name}")
-        for attribute in attributes:
+        parts = name.split(".")
+        # The longest importable prefix is the module (``notify.delivery.deliver``).
+        cut = next(cut for cut in range(len(parts), 0, -1)
+                   if _is_module(f"engine.{'.'.join(parts[:cut])}"))
+        target = importlib.import_module(f"engine.{'.'.join(parts[:cut])}")
+        for attribute in parts[cut:]:
             assert hasattr(target, attribute), f"{name} does not exist"
             target = getattr(target, attribute)

@@ -52,6 +52,7 @@ def test_a_receiver_hanging_30_s_holds_the_caller_no_longer_than_the_timeout():
     assert (result.outcome, result.status) == ("retryable", None)
     # The worker's read timeout (0.9 s) usually ends it first; else the caller's deadline.
     assert result.error in ("No answer within 1 s.", "No complete answer within 1 s.")
+    assert result.code == "NOTIFICATION_RECEIVER_UNAVAILABLE"
     assert result.retry_at is not None
     wait_until(lambda: not workers())  # the worker timed out by itself: nothing left behind
 
@@ -71,6 +72,7 @@ def test_a_trickling_receiver_is_cut_at_the_deadline():
         elapsed = time.monotonic() - start
     assert 0.7 < elapsed < 1.3
     assert (result.outcome, result.error) == ("retryable", "No complete answer within 0.8 s.")
+    assert result.code == "NOTIFICATION_RECEIVER_UNAVAILABLE"
 
 
 def test_a_connect_timeout_is_retryable(syn_dropping_url):
@@ -78,7 +80,7 @@ def test_a_connect_timeout_is_retryable(syn_dropping_url):
     result = delivery.deliver(syn_dropping_url, MESSAGE, timeout=1.0)
     elapsed = time.monotonic() - start
     assert elapsed < 1.5
-    assert result.outcome == "retryable"
+    assert (result.outcome, result.code) == ("retryable", "NOTIFICATION_RECEIVER_UNAVAILABLE")
     assert result.error in ("No connection within 1 s.", "No complete answer within 1 s.")
 
 
@@ -87,22 +89,29 @@ def test_a_refused_connection_is_retryable(closed_port):
                               MESSAGE, now=NOW)
     assert (result.outcome, result.error) == ("retryable",
                                               "The connection to the receiver failed.")
+    assert result.code == "NOTIFICATION_RECEIVER_UNAVAILABLE"
     assert "secretTOKEN" not in repr(result)
 
 
 # --- outcomes --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("status", "outcome"), [
-    (200, "ok"), (201, "ok"), (202, "ok"), (204, "ok"),
-    (408, "retryable"), (425, "retryable"), (429, "retryable"), (500, "retryable"),
-    (502, "retryable"), (503, "retryable"),
-    (400, "permanent"), (401, "permanent"), (403, "permanent"), (404, "permanent"),
-    (410, "permanent"), (413, "permanent"), (301, "permanent"),
+UNAVAILABLE = "NOTIFICATION_RECEIVER_UNAVAILABLE"
+REJECTED = "NOTIFICATION_REJECTED"
+
+
+@pytest.mark.parametrize(("status", "outcome", "code"), [
+    (200, "ok", None), (201, "ok", None), (202, "ok", None), (204, "ok", None),
+    (408, "retryable", UNAVAILABLE), (425, "retryable", UNAVAILABLE),
+    (429, "retryable", "NOTIFICATION_RATE_LIMITED"), (500, "retryable", UNAVAILABLE),
+    (502, "retryable", UNAVAILABLE), (503, "retryable", UNAVAILABLE),
+    (400, "permanent", REJECTED), (401, "permanent", REJECTED), (403, "permanent", REJECTED),
+    (404, "permanent", REJECTED), (410, "permanent", REJECTED), (413, "permanent", REJECTED),
+    (301, "permanent", REJECTED),
 ])
-def test_outcome_of_each_status(slack_receiver, status, outcome):
+def test_outcome_and_code_of_each_status(slack_receiver, status, outcome, code):
     slack_receiver.fail_next(status, "", {"Location": "https://elsewhere.example/"})
     result = delivery.deliver(slack_receiver.webhook_url(), MESSAGE, now=NOW)
-    assert (result.outcome, result.status) == (outcome, status)
+    assert (result.outcome, result.status, result.code) == (outcome, status, code)
     assert (result.retry_at is not None) == (outcome == "retryable")
     assert (result.error is None) == (outcome == "ok")
 
@@ -111,16 +120,57 @@ def test_status_messages(slack_receiver):
     slack_receiver.fail_next(503, "busy")
     slack_receiver.fail_next(404, "no_service")
     slack_receiver.fail_next(302, "")
+    slack_receiver.fail_next(400, "")
     url = slack_receiver.webhook_url()
     assert delivery.deliver(url, MESSAGE).error == (
         "The receiver answered HTTP 503; it may accept it later.")
     assert delivery.deliver(url, MESSAGE).error == (
-        "The receiver refused the notification with HTTP 404.")
+        "The receiver refused the notification with HTTP 404: no_service.")
     assert delivery.deliver(url, MESSAGE).error == (
         "The receiver answered HTTP 302 (a redirect); give its final URL.")
+    assert delivery.deliver(url, MESSAGE).error == (
+        "The receiver refused the notification with HTTP 400.")
+
+
+def test_a_refusal_quotes_the_receivers_reason_redacted(slack_receiver):
+    """Slack's revoked webhook says invalid_token; its invalid payload, invalid_payload."""
+    revoked = delivery.deliver(slack_receiver.webhook_url("revokedToken"), MESSAGE, now=NOW)
+    assert (revoked.outcome, revoked.status, revoked.code, revoked.retry_at) == (
+        "permanent", 403, "NOTIFICATION_REJECTED", None)
+    assert revoked.error == "The receiver refused the notification with HTTP 403: invalid_token."
+    invalid = delivery.deliver(slack_receiver.webhook_url(), {"text": ""}, now=NOW)
+    assert (invalid.code, invalid.error) == (
+        "NOTIFICATION_REJECTED",
+        "The receiver refused the notification with HTTP 400: invalid_payload.")
+    # A reason that echoes the webhook, or any token, is redacted; a long one is cut.
+    slack_receiver.fail_next(400, {"message": f"bad hook {slack_receiver.webhook_url()}",
+                                   "errors": ["blocks: too long", "dop_v1_" + "a" * 64]})
+    slack_receiver.fail_next(410, "gone " * 100)
+    echoed = delivery.deliver(slack_receiver.webhook_url(), MESSAGE, now=NOW)
+    assert slack_receiver.token not in echoed.error and "a" * 64 not in echoed.error
+    assert echoed.error.startswith("The receiver refused the notification with HTTP 400: bad "
+                                   "hook ")
+    assert "(blocks: too long; dop_v1_***)" in echoed.error
+    long = delivery.deliver(slack_receiver.webhook_url(), MESSAGE, now=NOW)
+    assert len(long.error) < delivery.MAX_REASON_CHARS + 60 and long.error.endswith("….")
+
+
+def test_a_rate_limit_is_retried_after_the_time_the_receiver_asks(slack_receiver):
+    slack_receiver.throttle_next(retry_after=600)
+    slack_receiver.fail_next(429, "rate_limited")
+    url = slack_receiver.webhook_url()
+    asked = delivery.deliver(url, MESSAGE, now=NOW, rng=Bounds(upper=True))
+    assert (asked.outcome, asked.code) == ("retryable", "NOTIFICATION_RATE_LIMITED")
+    assert asked.error == ("The receiver is rate-limiting notifications (HTTP 429); it asked "
+                           "to wait 600 s.")
+    assert asked.retry_at == NOW + timedelta(seconds=600)
+    unsaid = delivery.deliver(url, MESSAGE, now=NOW, rng=Bounds(upper=True))
+    assert unsaid.error == "The receiver is rate-limiting notifications (HTTP 429)."
+    assert unsaid.retry_in == 30  # the backoff's own delay
 
 
 @pytest.mark.parametrize(("url", "outcome"), [
+    ("", "permanent"),  # a channel without its webhook
     ("ftp://hooks.example.com/x", "permanent"),
     ("hooks.example.com/services/x", "permanent"),
     ("http://", "permanent"),
@@ -128,8 +178,9 @@ def test_status_messages(slack_receiver):
 ])
 def test_unusable_urls_are_permanent(url, outcome):
     result = delivery.deliver(url, MESSAGE)
-    assert (result.outcome, result.error) == (
-        outcome, "The receiver's URL is not a valid http or https URL.")
+    assert (result.outcome, result.error, result.code) == (
+        outcome, "The receiver's URL is not a valid http or https URL.",
+        "NOTIFICATION_CHANNEL_INVALID")
     assert result.retry_at is None
     assert "secretTOKEN" not in repr(result)
 
@@ -139,6 +190,7 @@ def test_tls_refused_is_permanent(slack_receiver):
     result = delivery.deliver(url, MESSAGE)
     assert (result.outcome, result.error) == ("permanent",
                                               "The receiver's TLS certificate was refused.")
+    assert result.code == "NOTIFICATION_CHANNEL_INVALID"
     assert slack_receiver.token not in repr(result)
 
 
@@ -161,6 +213,7 @@ def test_an_unexpected_failure_is_retryable_and_says_only_its_type():
     result = delivery.deliver("https://hooks.example.com/services/T1/B1/secretTOKEN", MESSAGE,
                               session=Broken(), now=NOW)
     assert (result.outcome, result.error) == ("retryable", "The request failed (RuntimeError).")
+    assert result.code == "NOTIFICATION_RECEIVER_UNAVAILABLE"
     assert result.host == "hooks.example.com"
 
 
@@ -191,8 +244,9 @@ def test_results_are_logged_with_the_host_only(slack_receiver, caplog):
         delivery.deliver(slack_receiver.webhook_url(), MESSAGE, rng=Bounds(upper=True))
         delivery.deliver(slack_receiver.webhook_url(), MESSAGE)
     assert caplog.records[0].getMessage() == (
-        "Notification to 127.0.0.1 not delivered (attempt 1, retryable): The receiver answered "
-        "HTTP 503; it may accept it later. Next attempt in 30 s.")
+        "Notification to 127.0.0.1 not delivered (attempt 1, retryable, "
+        "NOTIFICATION_RECEIVER_UNAVAILABLE): The receiver answered HTTP 503; it may accept it "
+        "later. Next attempt in 30 s.")
     assert caplog.records[1].getMessage().startswith(
         "Notification to 127.0.0.1 delivered (attempt 1, HTTP 200, ")
     assert slack_receiver.token not in caplog.text

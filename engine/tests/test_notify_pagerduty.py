@@ -145,16 +145,31 @@ def test_routing_key_shape():
 
 # --- the API's answers -----------------------------------------------------------------
 
-def test_an_invalid_event_is_permanent_and_the_routing_key_never_shows(receiver, caplog):
-    short_key = "SECRETshortKEY0123456789"  # 24 characters: PagerDuty refuses it
-    message = pagerduty.resolve(short_key, dedup_key="do_deploy:x:DEP/1")
+def test_an_invalid_event_is_rejected_and_the_routing_key_never_shows(receiver, caplog):
+    message = {"routing_key": ROUTING_KEY, "event_action": "trigger", "dedup_key": "k",
+               "payload": {"summary": "s", "source": "x", "severity": "fatal"}}
     with caplog.at_level(logging.INFO, logger="engine.notify.delivery"):
         result = pagerduty.send(message, url=receiver.enqueue_url, now=NOW)
-    assert (result.outcome, result.status, result.retry_at) == ("permanent", 400, None)
+    assert (result.outcome, result.status, result.retry_at, result.code) == (
+        "permanent", 400, None, "NOTIFICATION_REJECTED")
     assert result.answer["status"] == "invalid event"
-    assert any("routing_key" in error for error in result.answer["errors"])
-    received = receiver.received[0]["json"]
-    assert received["routing_key"] == short_key  # it was sent, and only sent
+    # PagerDuty's reason, with its list of errors, is quoted in the error.
+    assert result.error.startswith("The receiver refused the notification with HTTP 400: Event "
+                                   "object is invalid (payload/severity: 'fatal' is not one of")
+    assert receiver.received[0]["json"]["routing_key"] == ROUTING_KEY  # sent, and only sent
+    assert ROUTING_KEY not in json.dumps(result.to_dict(), default=str) + caplog.text
+
+
+def test_a_malformed_routing_key_sends_nothing(receiver, caplog):
+    short_key = "SECRETshortKEY0123456789"  # 24 characters: PagerDuty would refuse it
+    for key in (short_key, ""):
+        message = pagerduty.resolve(key, dedup_key="do_deploy:x:DEP/1")
+        with caplog.at_level(logging.INFO, logger="engine.notify.delivery"):
+            result = pagerduty.send(message, url=receiver.enqueue_url, attempt=2, now=NOW)
+        assert (result.outcome, result.code, result.status, result.retry_at, result.attempt) == (
+            "permanent", "NOTIFICATION_CHANNEL_INVALID", None, None, 2)
+        assert result.error == "The channel has no valid integration key (32 letters and digits)."
+    assert receiver.received == []
     assert short_key not in json.dumps(result.to_dict(), default=str) + caplog.text
 
 
@@ -175,7 +190,22 @@ def test_throttled_is_retryable(receiver):
     receiver.throttle_next()
     message = pagerduty.event_for(ROUTING_KEY, event("rolled_back"), instance=INSTANCE)
     result = pagerduty.send(message, url=receiver.enqueue_url, now=NOW)
-    assert (result.outcome, result.status) == ("retryable", 429)
+    assert (result.outcome, result.status, result.code) == (
+        "retryable", 429, "NOTIFICATION_RATE_LIMITED")
     assert result.answer["status"] == "throttle event"
     assert 15 <= result.retry_in <= 30  # first attempt: 30 s with equal jitter
     assert pagerduty.send(message, url=receiver.enqueue_url, attempt=2).ok
+
+
+def test_a_test_alert_is_info_marked_and_resolvable(receiver):
+    message = pagerduty.test_event(ROUTING_KEY, "PagerDuty on-call", instance=INSTANCE,
+                                   requested_by="Ann Lee", link=LINK, occurred_at=NOW)
+    assert message["payload"]["severity"] == "info"
+    assert message["payload"]["summary"].startswith(
+        "[TEST] do_deploy test message for PagerDuty on-call, sent by Ann Lee")
+    assert message["dedup_key"] == (
+        "do_deploy:3f2a9c1e-db-uuid:test:PagerDuty on-call:2025-11-03T09:00:00Z")
+    assert pagerduty.send(message, url=receiver.enqueue_url).ok, receiver.errors
+    done = pagerduty.resolve(ROUTING_KEY, dedup_key=message["dedup_key"])
+    assert pagerduty.send(done, url=receiver.enqueue_url).ok, receiver.errors
+    assert [r["json"]["event_action"] for r in receiver.received] == ["trigger", "resolve"]

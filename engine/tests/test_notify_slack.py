@@ -197,3 +197,15 @@ def test_the_webhook_url_never_shows(receiver, caplog):
     assert receiver.token not in shown and "otherSecretToken9" not in shown
     assert "/services/" not in shown
     assert failed.host == "127.0.0.1"
+
+
+def test_a_test_message_is_accepted_and_clearly_a_test(receiver):
+    message = slack.test_message("Slack #deployments", requested_by="Max <Manager>",
+                                 link=LINK, occurred_at=NOW)
+    assert slack.send(receiver.webhook_url(), message, now=NOW).ok, receiver.errors
+    assert message["text"] == "Test message from do_deploy: Slack #deployments (no deployment)"
+    shown = "\n".join(texts(message))
+    assert ":test_tube: *Test message from do_deploy* · Slack #deployments" in shown
+    assert "Max &lt;Manager&gt; checked that deployment notifications reach this channel." in shown
+    assert "No deployment happened; nothing needs doing." in shown
+    assert message["blocks"][-2]["elements"][0]["url"] == LINK
