@@ -34,8 +34,7 @@ class StageHistory(InsightCommon):
         cls.make(cls.shop, "done", datetime(2026, 2, 3), 50, steps=steps(1, 1))
 
     def report(self, **values):
-        return self.env["do.kpi.stage.benchmark"].with_user(self.user).create({
-            "date_from": JANUARY[0], "date_to": JANUARY[1], **values})
+        return self.january_report("do.kpi.stage.benchmark", **values)
 
     @staticmethod
     def row(lines, step, app=None):
