@@ -34,7 +34,7 @@ class DoKpiStageBenchmark(models.TransientModel):  # pylint: disable=no-wizard-i
 
     @api.depends("app_ids")
     def _compute_line_ids(self):
-        super()._compute_line_ids()
+        return super()._compute_line_ids()
 
     @api.depends("line_ids")
     def _compute_split_lines(self):
