@@ -79,6 +79,13 @@ class TestStageReport(StageHistory):
         self.assertRow(self.row(report.overall_line_ids, "update_spec"), (10, 2, 3.0, 12.0, 1),
                        50.0)
 
+    def test_changing_the_apps_recomputes_the_lines(self):
+        report = self.report(app_ids=[(6, 0, self.shop_staging.ids)])
+        report.app_ids = False
+        self.assertEqual(report.app_line_ids.app_id, self.shop | self.shop_staging)
+        self.assertRow(self.row(report.overall_line_ids, "update_spec"), (10, 6, 4.0, 12.0, 5),
+                       500 / 6)
+
     def test_engine_agrees(self):
         """The SQL figures are the engine's stage_benchmarks of the same records."""
         start, end = self.report()._period_bounds()
