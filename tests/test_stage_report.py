@@ -81,6 +81,7 @@ class TestStageReport(StageHistory):
 
     def test_changing_the_apps_recomputes_the_lines(self):
         report = self.report(app_ids=[(6, 0, self.shop_staging.ids)])
+        self.assertEqual(report.app_line_ids.app_id, self.shop_staging)
         report.app_ids = False
         self.assertEqual(report.app_line_ids.app_id, self.shop | self.shop_staging)
         self.assertRow(self.row(report.overall_line_ids, "update_spec"), (10, 6, 4.0, 12.0, 5),
