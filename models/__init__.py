@@ -20,6 +20,7 @@ from . import (
     do_deployment_gates,
     do_error_code,
     do_kpi_period,
+    do_kpi_group_line,
     do_kpi_indexes,
     do_kpi_report,
     do_kpi_dashboard,

@@ -1,4 +1,4 @@
-from odoo import Command, api, fields, models
+from odoo import fields, models
 from odoo.tools import SQL
 
 from ..engine import metrics
@@ -25,6 +25,7 @@ class DoDoraReport(models.TransientModel):  # pylint: disable=no-wizard-in-model
     _name = "do.dora.report"
     _description = "DORA Metrics"
     _inherit = ["do.kpi.period"]
+    _line_dimensions = tuple(dimension for dimension, _key, _field in DORA_GROUPINGS)
 
     line_ids = fields.One2many(
         "do.dora.report.line", "report_id", compute="_compute_line_ids", store=True)
@@ -36,22 +37,6 @@ class DoDoraReport(models.TransientModel):  # pylint: disable=no-wizard-in-model
         "do.dora.report.line", compute="_compute_dimension_lines", string="Apps")
     customer_line_ids = fields.One2many(
         "do.dora.report.line", compute="_compute_dimension_lines", string="Customers")
-
-    @api.depends("date_from", "date_to")
-    def _compute_line_ids(self):
-        for report in self:
-            commands = [Command.clear()]
-            if report.date_from and report.date_to and report.date_from <= report.date_to:
-                commands += [Command.create(values) for values in report._line_values()]
-            report.line_ids = commands
-
-    @api.depends("line_ids")
-    def _compute_dimension_lines(self):
-        for report in self:
-            for dimension, _key, _field in DORA_GROUPINGS:
-                name = "total" if dimension == "all" else dimension
-                report[f"{name}_line_ids"] = report.line_ids.filtered(
-                    lambda line, dimension=dimension: line.dimension == dimension)
 
     def _changes(self, start, end):
         """The production changes counted in [start, end) and each app's last change

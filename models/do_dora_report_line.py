@@ -11,15 +11,11 @@ class DoDoraReportLine(models.TransientModel):  # pylint: disable=no-wizard-in-m
 
     _name = "do.dora.report.line"
     _description = "DORA Metrics Line"
+    _inherit = ["do.kpi.group.line"]
     _order = "report_id, dimension, sequence, id"
 
     report_id = fields.Many2one("do.dora.report", required=True, ondelete="cascade")
     dimension = fields.Selection(DIMENSION_SELECTION, required=True)
-    sequence = fields.Integer()
-    name = fields.Char(required=True)
-    project_id = fields.Many2one("project.project")
-    app_id = fields.Many2one("do.app")
-    partner_id = fields.Many2one("res.partner", string="Customer")
     deployments = fields.Integer(help="Successful production deployments in the period.")
     per_week = fields.Float("Deployments a week")
     lead_times = fields.Integer(help="Deployments with a known lead time.")
@@ -50,15 +46,8 @@ class DoDoraReportLine(models.TransientModel):  # pylint: disable=no-wizard-in-m
     @api.model
     def _values_from_dora(self, dimension, field, record, figures, sequence):
         """The values of a line from the engine's :class:`Dora` of its group."""
-        if dimension == "all":
-            name = self.env._("All production")
-        elif record:
-            name = record.display_name
-        else:
-            name = {"project": self.env._("No project"),
-                    "customer": self.env._("No customer")}[dimension]
-        values = {
-            "dimension": dimension, "sequence": sequence, "name": name,
+        return {
+            **self._group_values(dimension, field, record, sequence),
             "deployments": figures.deployments, "per_week": figures.per_week or 0.0,
             "lead_times": figures.lead_times,
             "lead_time_median": figures.lead_time_median or 0.0,
@@ -69,9 +58,12 @@ class DoDoraReportLine(models.TransientModel):  # pylint: disable=no-wizard-in-m
             "time_to_restore_median": figures.time_to_restore_median or 0.0,
             "rework": figures.rework, "rework_rate": 100.0 * (figures.rework_rate or 0.0),
         }
-        if field and record:
-            values[field] = record.id
-        return values
+
+    @api.model
+    def _group_name(self, dimension, field, key):
+        if dimension == "all":
+            return self.env._("All production")
+        return super()._group_name(dimension, field, key)
 
 
 def _duration(seconds):

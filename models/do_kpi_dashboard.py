@@ -1,4 +1,4 @@
-from odoo import Command, api, fields, models
+from odoo import fields, models
 
 from ..engine import metrics
 
@@ -17,6 +17,7 @@ class DoKpiDashboard(models.TransientModel):  # pylint: disable=no-wizard-in-mod
     _name = "do.kpi.dashboard"
     _description = "Deployment KPIs"
     _inherit = ["do.kpi.period"]
+    _line_dimensions = tuple(dimension for dimension, _field in DASHBOARD_GROUPINGS)
 
     line_ids = fields.One2many(
         "do.kpi.dashboard.line", "dashboard_id", compute="_compute_line_ids", store=True)
@@ -30,23 +31,6 @@ class DoKpiDashboard(models.TransientModel):  # pylint: disable=no-wizard-in-mod
         "do.kpi.dashboard.line", compute="_compute_dimension_lines", string="Projects")
     customer_line_ids = fields.One2many(
         "do.kpi.dashboard.line", compute="_compute_dimension_lines", string="Customers")
-
-    @api.depends("date_from", "date_to")
-    def _compute_line_ids(self):
-        for dashboard in self:
-            commands = [Command.clear()]
-            if dashboard.date_from and dashboard.date_from <= dashboard.date_to:
-                commands += [Command.create(values) for values in dashboard._line_values()]
-            dashboard.line_ids = commands
-
-    @api.depends("line_ids")
-    def _compute_dimension_lines(self):
-        for dashboard in self:
-            lines = dashboard.line_ids
-            for dimension in ("total", "app", "environment", "project", "customer"):
-                wanted = "all" if dimension == "total" else dimension
-                dashboard[f"{dimension}_line_ids"] = lines.filtered(
-                    lambda line, wanted=wanted: line.dimension == wanted)
 
     def _report_domain(self):
         start, end = self._period_bounds()

@@ -14,16 +14,12 @@ class DoKpiDashboardLine(models.TransientModel):  # pylint: disable=no-wizard-in
 
     _name = "do.kpi.dashboard.line"
     _description = "Deployment KPI Dashboard Line"
+    _inherit = ["do.kpi.group.line"]
     _order = "dashboard_id, dimension, sequence, id"
 
     dashboard_id = fields.Many2one("do.kpi.dashboard", required=True, ondelete="cascade")
     dimension = fields.Selection(DIMENSION_SELECTION, required=True)
-    sequence = fields.Integer()
-    name = fields.Char(required=True)
-    app_id = fields.Many2one("do.app")
     environment = fields.Selection([("staging", "Staging"), ("production", "Production")])
-    project_id = fields.Many2one("project.project")
-    partner_id = fields.Many2one("res.partner", string="Customer")
     deployments = fields.Integer(help="Finished deployments: done, failed or rolled back.")
     success_rate = fields.Float("Success rate (%)")
     failure_rate = fields.Float("Failure rate (%)")
@@ -77,9 +73,8 @@ class DoKpiDashboardLine(models.TransientModel):  # pylint: disable=no-wizard-in
         def percent(ratio):
             return 100.0 * ratio if ratio is not None else 0.0
 
-        values = {
-            "dimension": dimension, "sequence": sequence,
-            "name": self._group_name(dimension, field, key),
+        return {
+            **self._group_values(dimension, field, key, sequence),
             "deployments": kpis.deployments,
             "success_rate": percent(kpis.success_rate),
             "failure_rate": percent(kpis.failure_rate),
@@ -97,18 +92,12 @@ class DoKpiDashboardLine(models.TransientModel):  # pylint: disable=no-wizard-in
             "health_level": levels["health_check_failures"] or False,
             "zero_downtime_met": bool(kpis.targets()["zero_downtime_share"]),
         }
-        if field and key:
-            values[field] = key if field == "environment" else key.id
-        return values
 
     @api.model
     def _group_name(self, dimension, field, key):
         if dimension == "all":
             return self.env._("All deployments")
-        if not key:
-            return {"project": self.env._("No project"),
-                    "customer": self.env._("No customer")}.get(dimension, self.env._("None"))
-        if field == "environment":
+        if key and field == "environment":
             return dict(self.env["do.app"]._fields["environment"]._description_selection(
                 self.env))[key]
-        return key.display_name
+        return super()._group_name(dimension, field, key)

@@ -1,4 +1,4 @@
-from odoo import Command, api, fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..engine import metrics
@@ -32,13 +32,9 @@ class DoKpiStageBenchmark(models.TransientModel):  # pylint: disable=no-wizard-i
     app_line_ids = fields.One2many(
         "do.kpi.stage.benchmark.line", compute="_compute_split_lines", string="Per app")
 
-    @api.depends("date_from", "date_to", "app_ids")
+    @api.depends("app_ids")
     def _compute_line_ids(self):
-        for report in self:
-            commands = [Command.clear()]
-            if report.date_from and report.date_to and report.date_from <= report.date_to:
-                commands += [Command.create(values) for values in report._line_values()]
-            report.line_ids = commands
+        return super()._compute_line_ids()
 
     @api.depends("line_ids")
     def _compute_split_lines(self):

@@ -72,3 +72,21 @@ class InsightCommon(TransactionCase):
                 "duration": (rollback_ended - ended).total_seconds()})
             deployment.sudo().rollback_id = rollback
         return deployment
+
+    def january_report(self, model, **values):
+        """A report of ``model`` on January, made by the Deployment User."""
+        return self.env[model].with_user(self.user).create({
+            "date_from": JANUARY[0], "date_to": JANUARY[1], **values})
+
+    def line(self, report, dimension, name):
+        lines = report.line_ids.filtered(
+            lambda line: line.dimension == dimension and line.name == name)
+        self.assertEqual(len(lines), 1, f"one {dimension} line {name}")
+        return lines
+
+    def assertLine(self, line, **expected):
+        for field, value in expected.items():
+            if isinstance(value, float):
+                self.assertAlmostEqual(line[field], value, places=6, msg=f"{line.name}: {field}")
+            else:
+                self.assertEqual(line[field], value, f"{line.name}: {field}")

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 from odoo.tests import tagged
 
-from .insight_common import JANUARY, InsightCommon
+from .insight_common import InsightCommon
 
 HOUR = 3600
 DAY = 86400
@@ -41,21 +41,7 @@ class TestDora(InsightCommon):
         make(shop, "done", datetime(2026, 2, 2), 300, task=cls.login_task)
 
     def report(self):
-        return self.env["do.dora.report"].with_user(self.user).create({
-            "date_from": JANUARY[0], "date_to": JANUARY[1]})
-
-    def line(self, report, dimension, name):
-        lines = report.line_ids.filtered(
-            lambda line: line.dimension == dimension and line.name == name)
-        self.assertEqual(len(lines), 1, f"one {dimension} line {name}")
-        return lines
-
-    def assertLine(self, line, **expected):
-        for field, value in expected.items():
-            if isinstance(value, float):
-                self.assertAlmostEqual(line[field], value, places=6, msg=f"{line.name}: {field}")
-            else:
-                self.assertEqual(line[field], value, f"{line.name}: {field}")
+        return self.january_report("do.dora.report")
 
     def test_production(self):
         report = self.report()

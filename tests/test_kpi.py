@@ -43,21 +43,7 @@ class TestKpiDashboard(InsightCommon):
         running.sudo().end_date = False
 
     def dashboard(self):
-        return self.env["do.kpi.dashboard"].with_user(self.user).create({
-            "date_from": JANUARY[0], "date_to": JANUARY[1]})
-
-    def line(self, dashboard, dimension, name):
-        lines = dashboard.line_ids.filtered(
-            lambda line: line.dimension == dimension and line.name == name)
-        self.assertEqual(len(lines), 1, f"one {dimension} line {name}")
-        return lines
-
-    def assertLine(self, line, **expected):
-        for field, value in expected.items():
-            if isinstance(value, float):
-                self.assertAlmostEqual(line[field], value, places=6, msg=f"{line.name}: {field}")
-            else:
-                self.assertEqual(line[field], value, f"{line.name}: {field}")
+        return self.january_report("do.kpi.dashboard")
 
     def test_per_app(self):
         dashboard = self.dashboard()

@@ -34,8 +34,7 @@ class StageHistory(InsightCommon):
         cls.make(cls.shop, "done", datetime(2026, 2, 3), 50, steps=steps(1, 1))
 
     def report(self, **values):
-        return self.env["do.kpi.stage.benchmark"].with_user(self.user).create({
-            "date_from": JANUARY[0], "date_to": JANUARY[1], **values})
+        return self.january_report("do.kpi.stage.benchmark", **values)
 
     @staticmethod
     def row(lines, step, app=None):
@@ -79,6 +78,14 @@ class TestStageReport(StageHistory):
         self.assertEqual(report.app_line_ids.app_id, self.shop_staging)
         self.assertRow(self.row(report.overall_line_ids, "update_spec"), (10, 2, 3.0, 12.0, 1),
                        50.0)
+
+    def test_changing_the_apps_recomputes_the_lines(self):
+        report = self.report(app_ids=[(6, 0, self.shop_staging.ids)])
+        self.assertEqual(report.app_line_ids.app_id, self.shop_staging)
+        report.app_ids = False
+        self.assertEqual(report.app_line_ids.app_id, self.shop | self.shop_staging)
+        self.assertRow(self.row(report.overall_line_ids, "update_spec"), (10, 6, 4.0, 12.0, 5),
+                       500 / 6)
 
     def test_engine_agrees(self):
         """The SQL figures are the engine's stage_benchmarks of the same records."""

@@ -15,7 +15,6 @@ alert, and the deployment's Notifications tab, as an administrator and as the
 demo Deployment User, at desktop and phone widths.
 """
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
-from screenshots import DEFAULT_OUT, Chromium, Odoo, deploy, wait_for_state  # noqa: E402
+from screenshots import Chromium, Odoo, argument_parser, deploy, wait_for_state  # noqa: E402
 from slack_render import page  # noqa: E402
 
 from engine.tests.receivers import SlackReceiver  # noqa: E402
@@ -57,15 +56,6 @@ def wait_for_sent(odoo, deployment_id, timeout, domain=None):
     raise TimeoutError("notifications still pending")
 
 
-def browser_for(odoo, args):
-    browser = Chromium(args.width, args.height)
-    host = args.url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    browser.send("Network.enable")
-    browser.send("Network.setCookie", name="session_id", value=odoo.session_id, domain=host,
-                 path="/", httpOnly=True)
-    return browser
-
-
 def shoot(browser, url, selector, path, args):
     for width, height, suffix in ((args.width, args.height, ""),
                                   (args.phone_width, args.phone_height, "_phone")):
@@ -76,14 +66,7 @@ def shoot(browser, url, selector, path, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://localhost:8069")
-    parser.add_argument("--db", default="do_deploy_demo")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--width", type=int, default=1440)
-    parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--phone-width", type=int, default=390)
-    parser.add_argument("--phone-height", type=int, default=844)
+    parser = argument_parser(__doc__)
     parser.add_argument("--timeout", type=int, default=300)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -116,8 +99,8 @@ def main():
     html_path = Path(tempfile.mkdtemp(prefix="do_deploy_slack_")) / "slack_message.html"
     html_path.write_text(page(failure, channel="incidents"))
 
-    browser = browser_for(admin, args)
-    try:
+    with Chromium(args.width, args.height) as browser:
+        browser.log_in(admin)
         browser.resize(900, 620)
         browser.goto(html_path.as_uri())
         browser.wait_for(".msg")
@@ -135,15 +118,11 @@ def main():
                          ".scrollIntoView({block: 'start'})")
         time.sleep(1)
         browser.screenshot(args.out / "deployment_notifications.png")
-    finally:
-        browser.close()
     user = Odoo(args.url, args.db, "demo", "demo")
-    browser = browser_for(user, args)
-    try:
+    with Chromium(args.width, args.height) as browser:
+        browser.log_in(user)
         shoot(browser, f"{base}/odoo/action-do_deploy.do_alert_action", ".o_list_view",
               args.out / "kpi_alerts_list_user.png", args)
-    finally:
-        browser.close()
 
 
 if __name__ == "__main__":

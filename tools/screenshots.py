@@ -109,6 +109,20 @@ class Chromium:
         self.send("Emulation.setDeviceMetricsOverride",
                   width=width, height=height, deviceScaleFactor=1, mobile=False)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def log_in(self, odoo):
+        """Open the next pages as ``odoo``'s user: its session cookie replaces any other."""
+        host = odoo.url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
+        self.send("Network.enable")
+        self.send("Network.clearBrowserCookies")
+        self.send("Network.setCookie", name="session_id", value=odoo.session_id, domain=host,
+                  path="/", httpOnly=True)
+
     def send(self, method, **params):
         message_id = next(self.ids)
         self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
@@ -194,17 +208,25 @@ def deploy(odoo, task_id, app_id, tag):
     return action["res_id"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def argument_parser(doc, sizes=True):
+    """The options of every screenshot script: the demo server, where the files go
+    and, with ``sizes``, the desktop and phone sizes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--url", default="http://localhost:8069")
     parser.add_argument("--db", default="do_deploy_demo")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    if sizes:
+        parser.add_argument("--width", type=int, default=1440)
+        parser.add_argument("--height", type=int, default=900)
+        parser.add_argument("--phone-width", type=int, default=390)
+        parser.add_argument("--phone-height", type=int, default=844)
+    return parser
+
+
+def main():
+    parser = argument_parser(__doc__)
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--width", type=int, default=1440)
-    parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--phone-width", type=int, default=390)
-    parser.add_argument("--phone-height", type=int, default=844)
     parser.add_argument("--timeout", type=int, default=300,
                         help="seconds to wait for a deployment to finish on the demo server")
     parser.add_argument("--history", type=int, default=0, metavar="N",
@@ -236,13 +258,9 @@ def main():
         requests.post(f"{sim_url}/_sim/registry/tags", json={"repository": repository, "tag": tag},
                       timeout=10)
 
-    browser = Chromium(args.width, args.height)
-    try:
-        host = args.url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-        browser.send("Network.enable")
-        browser.send("Network.setCookie", name="session_id", value=odoo.session_id, domain=host,
-                     path="/", httpOnly=True)
-        base = args.url.rstrip("/")
+    base = args.url.rstrip("/")
+    with Chromium(args.width, args.height) as browser:
+        browser.log_in(odoo)
 
         # 1. A running deployment, from its task and on its own form: the simulator builds
         #    for a while, the server's cron walks the steps.
@@ -303,8 +321,6 @@ def main():
         browser.goto(f"{base}/odoo/action-do_deploy.do_app_action")
         browser.wait_for(".o_do_deploy_app_kanban .o_kanban_record")
         browser.screenshot(args.out / "apps_dashboard.png")
-    finally:
-        browser.close()
     return 0
 
 

@@ -13,28 +13,16 @@ production (``promote.png``). ``--extra DIR`` also writes the phone-width and
 Deployment User variants there, for looking at the screens, not for the README.
 """
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
-from screenshots import DEFAULT_OUT, ROOT, Chromium, Odoo, deploy, wait_for_state
-
-
-def log_in(browser, odoo, url):
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    browser.send("Network.enable")
-    browser.send("Network.clearBrowserCookies")
-    browser.send("Network.setCookie", name="session_id", value=odoo.session_id, domain=host,
-                 path="/", httpOnly=True)
+from screenshots import ROOT, Chromium, Odoo, argument_parser, deploy, wait_for_state
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://localhost:8069")
-    parser.add_argument("--db", default="do_deploy_demo")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser = argument_parser(__doc__, sizes=False)
     parser.add_argument("--extra", type=Path, help="also write phone and user variants here")
     parser.add_argument("--timeout", type=int, default=300)
     args = parser.parse_args()
@@ -59,10 +47,9 @@ def main():
         else:
             browser.screenshot(args.out / name)
 
-    browser = Chromium(1440, 900)
-    try:
+    with Chromium(1440, 900) as browser:
         # 1. The deploy wizard of a Deployment User, after Dry run.
-        log_in(browser, user, args.url)
+        browser.log_in(user)
         for width, height, name, extra in ((1440, 900, "dry_run_wizard.png", False),
                                            (390, 844, "dry_run_wizard_phone.png", True)):
             browser.resize(width, height)
@@ -74,7 +61,7 @@ def main():
 
         # 2. A draft production deployment with its dry run, as an approver sees it.
         browser.resize(1440, 900)
-        log_in(browser, admin, args.url)
+        browser.log_in(admin)
         draft_id = admin.call("do.deployment", "create", {
             "task_id": task_id, "app_id": production_id, "image_tag": "v1.2.0",
             "note": "Release of the new login page, tested on staging."})
@@ -98,15 +85,13 @@ def main():
         browser.goto(f"{base}/odoo/do.deployment/{done_id}")
         browser.wait_for(".o_form_view button[name='action_promote_to_production']")
         shot(browser, "promote.png")
-        log_in(browser, user, args.url)
+        browser.log_in(user)
         for width, height, name in ((1440, 900, "promote_user.png"),
                                     (390, 844, "promote_user_phone.png")):
             browser.resize(width, height)
             browser.goto(f"{base}/odoo/do.deployment/{done_id}")
             browser.wait_for(".o_form_view .o_do_deploy_promote_blocked")
             shot(browser, name, True)
-    finally:
-        browser.close()
     return 0
 
 

@@ -13,7 +13,6 @@ wide) and the approval page an approver reaches from the activity, then
 removes the freeze window and cancels the deployment.
 """
 
-import argparse
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -22,17 +21,13 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshots import DEFAULT_OUT, Chromium, Odoo, deploy
+from screenshots import Chromium, Odoo, argument_parser, deploy
 
 
 def shoot(args, odoo, pages):
     """Open each (url, selector, file) page as ``odoo``'s user, wide then narrow."""
-    browser = Chromium(args.width, args.height)
-    try:
-        host = args.url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-        browser.send("Network.enable")
-        browser.send("Network.setCookie", name="session_id", value=odoo.session_id,
-                     domain=host, path="/", httpOnly=True)
+    with Chromium(args.width, args.height) as browser:
+        browser.log_in(odoo)
         for width, height, suffix in ((args.width, args.height, ""),
                                       (args.phone_width, args.phone_height, "_phone")):
             browser.resize(width, height)
@@ -41,20 +36,10 @@ def shoot(args, odoo, pages):
                 browser.wait_for(selector)
                 time.sleep(1)
                 browser.screenshot(args.out / f"{name}{suffix}.png")
-    finally:
-        browser.close()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://localhost:8069")
-    parser.add_argument("--db", default="do_deploy_demo")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--width", type=int, default=1440)
-    parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--phone-width", type=int, default=390)
-    parser.add_argument("--phone-height", type=int, default=844)
-    args = parser.parse_args()
+    args = argument_parser(__doc__).parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     admin = Odoo(args.url, args.db, "admin", "admin")

@@ -1,32 +1,14 @@
 import { registry } from "@web/core/registry";
+import { deployWizardSteps, form } from "@do_deploy/../tests/tours/tour_utils";
 
 /*
  * Dry run from the deploy wizard: the diff and the monthly cost show above Deploy, and
  * the deployment Deploy creates keeps that dry run for its approvers.
  */
 
-const form = ".o_form_view";
-
 registry.category("web_tour.tours").add("do_deploy_dry_run", {
     steps: () => [
-        {
-            content: "Deploy the task",
-            trigger: `${form} .o_statusbar_buttons button[name='action_open_deploy_wizard']`,
-            run: "click",
-        },
-        {
-            content: "The tag the task names is proposed",
-            trigger: ".modal .o_form_view div[name='image_tag'] input:value('v1.2.0')",
-        },
-        {
-            content: "Choose the staging app",
-            trigger: ".modal div[name='app_id'] input",
-            run: "edit odoo-staging",
-        },
-        {
-            trigger: ".o-autocomplete--dropdown-item a:contains('odoo-staging')",
-            run: "click",
-        },
+        ...deployWizardSteps("odoo-staging", "Choose the staging app"),
         {
             content: "Dry run",
             trigger: ".modal footer button[name='action_dry_run']",

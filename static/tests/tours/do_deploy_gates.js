@@ -1,4 +1,5 @@
 import { registry } from "@web/core/registry";
+import { PIPELINE_TIMEOUT, deployWizardSteps, deploymentStarted, form, statusbarIs } from "@do_deploy/../tests/tours/tour_utils";
 
 /*
  * Issue 12's journey: a Deployment User requests a production deployment, which waits
@@ -6,31 +7,12 @@ import { registry } from "@web/core/registry";
  * to done while the form follows through the bus.
  */
 
-const PIPELINE_TIMEOUT = 60000;
-const form = ".o_form_view";
-const statusbarIs = (label) =>
-    `${form} .o_statusbar_status button.o_arrow_button_current:contains('${label}')`;
-
 registry.category("web_tour.tours").add("do_deploy_gates_request", {
     steps: () => [
-        {
-            content: "Deploy the task",
-            trigger: `${form} .o_statusbar_buttons button[name='action_open_deploy_wizard']`,
-            run: "click",
-        },
-        {
-            content: "The tag the task names is proposed",
-            trigger: ".modal .o_form_view div[name='image_tag'] input:value('v1.2.0')",
-        },
-        {
-            content: "A Deployment User may choose the production app: it waits for approval",
-            trigger: ".modal div[name='app_id'] input",
-            run: "edit odoo-production",
-        },
-        {
-            trigger: ".o-autocomplete--dropdown-item a:contains('odoo-production')",
-            run: "click",
-        },
+        ...deployWizardSteps(
+            "odoo-production",
+            "A Deployment User may choose the production app: it waits for approval"
+        ),
         {
             trigger: ".modal div[name='environment']:contains('Production')",
         },
@@ -81,7 +63,7 @@ registry.category("web_tour.tours").add("do_deploy_gates_approve", {
         },
         {
             content: "Back on the deployment, which left the waiting room",
-            trigger: `${form}:has(.o_do_deploy_live) .o_statusbar_status button.o_arrow_button_current:contains('Queued'), ${form}:has(.o_do_deploy_live) .o_statusbar_status button.o_arrow_button_current:contains('Running')`,
+            trigger: deploymentStarted,
         },
         {
             content: "It runs to done",

@@ -1,4 +1,5 @@
 import { registry } from "@web/core/registry";
+import { PIPELINE_TIMEOUT, deployWizardSteps, deploymentStarted, form, statusbarIs } from "@do_deploy/../tests/tours/tour_utils";
 
 /*
  * Tours of the three places people use the addon. None of them reloads the
@@ -6,33 +7,12 @@ import { registry } from "@web/core/registry";
  * background and the forms must follow through the bus, or the tour times out.
  */
 
-const PIPELINE_TIMEOUT = 60000;
-const form = ".o_form_view";
 const step = (code, state) =>
     `${form} .o_do_deploy_timeline .o_do_deploy_step[data-code='${code}'][data-state='${state}']`;
-const statusbarIs = (label) =>
-    `${form} .o_statusbar_status button.o_arrow_button_current:contains('${label}')`;
 
 registry.category("web_tour.tours").add("do_deploy_task_deploy", {
     steps: () => [
-        {
-            content: "Deploy the task",
-            trigger: `${form} .o_statusbar_buttons button[name='action_open_deploy_wizard']`,
-            run: "click",
-        },
-        {
-            content: "The tag the task names is proposed",
-            trigger: ".modal .o_form_view div[name='image_tag'] input:value('v1.2.0')",
-        },
-        {
-            content: "Choose the staging app",
-            trigger: ".modal div[name='app_id'] input",
-            run: "edit odoo-staging",
-        },
-        {
-            trigger: ".o-autocomplete--dropdown-item a:contains('odoo-staging')",
-            run: "click",
-        },
+        ...deployWizardSteps("odoo-staging", "Choose the staging app"),
         {
             content: "The wizard shows the app's environment",
             trigger: ".modal div[name='environment']:contains('Staging')",
@@ -44,7 +24,7 @@ registry.category("web_tour.tours").add("do_deploy_task_deploy", {
         },
         {
             content: "The new deployment opens, queued or running",
-            trigger: `${form}:has(.o_do_deploy_live) .o_statusbar_status button.o_arrow_button_current:contains('Queued'), ${form}:has(.o_do_deploy_live) .o_statusbar_status button.o_arrow_button_current:contains('Running')`,
+            trigger: deploymentStarted,
         },
         {
             content: "The eight steps are listed",
