@@ -149,7 +149,9 @@ class DoDeployment(models.Model):
         while True:
             runner._promote_queued()
             runner._watch_accounts()
-            processed = runner._advance_due(deadline=deadline)
+            processed = runner._advance_due(
+                deadline=min(deadline, time.monotonic() + policy.WATCH_SLICE)
+                if run_seconds else deadline)
             next_due = runner._next_due_at()
             if next_due is None:
                 break

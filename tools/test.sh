@@ -113,15 +113,20 @@ case "$odoo_version" in
             echo "== odoo suite again, through pytest-odoo (--odoo-http: HttpCase and tours included)"
             pytest_log=$(mktemp)
             # A subset (ODOO_TEST_TAGS=/do_deploy:TestA,/do_deploy:TestB.test_x) is the
-            # same subset here: "TestA or (TestB and test_x)".
-            selection=()
+            # same subset here, as node ids: "-k TestStageReport" also took TestStageReportPdf.
+            selection=(do_deploy/tests)
             if [ -n "${ODOO_TEST_TAGS:-}" ]; then
-                selection=(-k "$(tr ',' '\n' <<<"$ODOO_TEST_TAGS" | sed -E 's/^[^:]*://; s/^([^.]+)\.(.+)$/(\1 and \2)/' \
-                    | paste -sd '|' | sed 's/|/ or /g')")
+                selection=()
+                for tag in $(tr ',' ' ' <<<"$ODOO_TEST_TAGS"); do
+                    test_class=${tag#*:}; test_method=""
+                    case "$test_class" in *.*) test_method="::${test_class#*.}"; test_class=${test_class%%.*};; esac
+                    file=$(grep -l "^class $test_class(" tests/*.py | head -1)
+                    [ -n "$file" ] && selection+=("do_deploy/$file::$test_class$test_method")
+                done
             fi
-            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q "${selection[@]}" \
+            (cd "$addons_dir" && $PY -m pytest -o addopts="-p no:cacheprovider" -q \
                 --odoo-database="$db" --odoo-addons-path="${ADDONS_PATH:-$core_path},$addons_dir" \
-                --odoo-extra="db_host=${PGHOST:-127.0.0.1}" --odoo-http do_deploy/tests) >"$pytest_log" 2>&1
+                --odoo-extra="db_host=${PGHOST:-127.0.0.1}" --odoo-http "${selection[@]}") >"$pytest_log" 2>&1
             pytest_rc=$?
             tail -3 "$pytest_log"
             line=$(grep -E '^=*.*[0-9]+ (passed|failed)' "$pytest_log" | tail -1)

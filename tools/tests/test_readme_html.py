@@ -45,14 +45,17 @@ def test_check_catches_a_stale_page_until_it_is_rewritten(project):
 
 
 @pytest.mark.parametrize(("markup", "message"), [
-    ("Run **make demo first.\n", "readme/USAGE.md:26: (WARNING/2) Inline strong start-string"),
-    ("```sh\nmake demo\n```\n", "readme/USAGE.md, line 26: '```' cannot be shown"),
-    ("See [the API](docs/api.md).\n", "readme/USAGE.md, line 26: '](' cannot be shown"),
-    ("A term\n  and its definition\n", "readme/USAGE.md, line 26: definition_list cannot be shown"),
+    ("Run **make demo first.\n", "readme/USAGE.md:{line}: (WARNING/2) Inline strong start-string"),
+    ("```sh\nmake demo\n```\n", "readme/USAGE.md, line {line}: '```' cannot be shown"),
+    ("See [the API](docs/api.md).\n", "readme/USAGE.md, line {line}: '](' cannot be shown"),
+    ("A term\n  and its definition\n",
+     "readme/USAGE.md, line {line}: definition_list cannot be shown"),
 ])
 def test_markup_the_page_cannot_show_stops_the_tool(project, markup, message):
     usage = project / "readme/USAGE.md"
-    usage.write_text(usage.read_text() + "\n" + markup)
+    text = usage.read_text()
+    usage.write_text(text + "\n" + markup)
+    message = message.format(line=len(text.splitlines()) + 2)  # after the blank line
     committed = (project / PAGE).read_text()
 
     result = readme_html(project)
