@@ -321,7 +321,7 @@ class TestScreenTours(DeployCommon, HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestPhoneScreens(DeployCommon, HttpCase):
-    """The deployment form on a phone (390 px wide)."""
+    """The deployment form and the DORA report on a phone (390 px wide)."""
 
     browser_size = "390x844"
     touch_enabled = True
@@ -330,4 +330,8 @@ class TestPhoneScreens(DeployCommon, HttpCase):
         deployment = self.deploy("v1.4.0--health-fail-always")
         self.run_until_idle()
         self.start_tour(f"/odoo/do.deployment/{deployment.id}", "do_deploy_phone_steps",
+                        login="dep_user")
+
+    def test_dora_on_a_phone(self):
+        self.start_tour("/odoo/action-do_deploy.do_dora_report_action", "do_deploy_dora_phone",
                         login="dep_user")

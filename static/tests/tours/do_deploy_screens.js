@@ -460,3 +460,13 @@ tours.add("do_deploy_phone_steps", {
         },
     ],
 });
+
+tours.add("do_deploy_dora_phone", {
+    steps: () => [
+        {
+            // Without a card view the lines showed their group's name only.
+            content: "On a phone, DORA's lines are cards with their figures",
+            trigger: `${form} div[name='total_line_ids'] .o_kanban_record:contains('All production'):contains('Per week'):contains('Change failure rate'):contains('Time to restore')`,
+        },
+    ],
+});
