@@ -34,8 +34,9 @@ HEALTH_FAILURES_TO_FAIL = 2
 INTENT_LEASE = 30.0
 # Cron run: how long one run may keep polling its in-flight deployments.
 CRON_RUN_SECONDS = 50.0
-# While it advances due deployments, a runner comes back to the app list at least this
-# often (seconds): 25 starts in a row held a tick back and ACTIVE was seen 13 s late.
+# While it advances due deployments, a runner looks at the app list between two
+# actions at least this often (seconds): 25 starts in a row held a tick back and
+# ACTIVE was seen 13 s late.
 WATCH_SLICE = 2.0
 # A deployment that is due but locked by another worker is looked at again after this.
 LOCKED_RETRY = 1.0
@@ -62,11 +63,16 @@ ACTION_CALLS = {
     "rb_commit": 3,
     "rb_revert": 3,
 }
-# A deployment's first step may take this share of the token's budget, the rest staying
-# for the deployments already in flight: 200 deployments starting together do not
-# hold back the reads that see the others end.
+# The share of the token's budget an action's reservation may fill, so that when
+# the budget is short the calls that end a wait or restore an app come first: the
+# monitors' reads and the rollbacks fill all of it, the steps of deployments in
+# flight three quarters, a deployment's first step half. 200 deployments starting
+# together on a budget of 60 a minute then neither hold back the reads that see the
+# others end nor the deployments already started.
 START_STEP = "update_spec"
-START_SHARE = 0.75
+START_SHARE = 0.5
+STEP_SHARE = 0.75
+FULL_SHARE_STEPS = (*MONITOR_STEPS, "rb_validate", "rb_create", "rb_commit")
 # The app's last successful monitors whose median is the expected build time.
 HISTORY_SIZE = 5
 
@@ -130,6 +136,13 @@ def deployment_of_update(app, known_ids):
     if not pending.get("id") or pending["id"] in known_ids:
         return None
     return pending["id"] if _caused_by(pending, "UPDATE_SPEC") else None
+
+
+def budget_share(step_code):
+    """The share of the token's budget ``step_code``'s action may fill (see START_SHARE)."""
+    if step_code in FULL_SHARE_STEPS:
+        return 1.0
+    return START_SHARE if step_code == START_STEP else STEP_SHARE
 
 
 def retry_delay(details, now):

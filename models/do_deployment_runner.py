@@ -150,8 +150,7 @@ class DoDeployment(models.Model):
             runner._promote_queued()
             runner._watch_accounts()
             processed = runner._advance_due(
-                deadline=min(deadline, time.monotonic() + policy.WATCH_SLICE)
-                if run_seconds else deadline)
+                deadline=deadline, watch_every=policy.WATCH_SLICE if run_seconds else None)
             next_due = runner._next_due_at()
             if next_due is None:
                 break
@@ -367,34 +366,48 @@ class DoDeployment(models.Model):
         self.env["ir.cron"]._commit_progress(len(started))
 
     @api.model
-    def _advance_due(self, limit=200, deadline=None):
+    def _advance_due(self, limit=200, deadline=None, watch_every=None):
         """One step action for each due deployment, each under its own row lock.
 
         Runners on other threads take the same deployments in the same order and
         skip the ones locked here: each deployment is advanced by one runner at a
         time, and they share the others. Past ``deadline`` (``time.monotonic()``)
-        the run stops taking new ones; they stay due for the next run.
+        the run stops taking new ones; they stay due for the next run. Monitors
+        come first: their read ends a wait, where the others' actions go on.
 
         Within a run (``deadline`` given), a deployment whose action leaves it due
         at once (the next step, the next endpoint check) is taken again, each action
         still in its own transaction, until it waits or the deadline: taken in turn
         with all the others, 100 deployments in step 7 each waited for 99 others
         between two checks, and ran past the step's limit (DEPLOY_TIMEOUT).
+
+        Every ``watch_every`` seconds, between two actions, the app list is looked
+        at (:meth:`_watch_accounts`) without cutting that deployment's run of
+        actions; when the list made monitors due, the pass ends once it waits, for
+        the caller to take them. Cut at each look instead, 100 deployments took
+        turns one action each, and every click-to-done lasted nearly the whole run.
         """
         now = fields.Datetime.now()
         due = self.search(
             [("state", "=", "running"), ("next_poll_at", "<=", now)],
-            order="next_poll_at, id", limit=limit)
+            order="next_poll_at, id", limit=limit,
+        ).sorted(lambda deployment: deployment.current_step_id.code not in policy.MONITOR_STEPS)
         processed = 0
+        made_due = 0
+        watch_at = None if watch_every is None else time.monotonic() + watch_every
         IrCron = self.env["ir.cron"]
         for deployment in due:
-            if deadline is not None and processed and time.monotonic() > deadline:
+            if made_due or (deadline is not None and processed
+                            and time.monotonic() > deadline):
                 break
             taken = self._take_due(deployment, now)
             while taken:
                 deployment._advance_safely()
                 processed += 1
                 IrCron._commit_progress(1)
+                if watch_at is not None and time.monotonic() >= watch_at:
+                    made_due += self._watch_accounts()
+                    watch_at = time.monotonic() + watch_every
                 taken = deadline is not None and time.monotonic() <= deadline \
                     and self._take_due(deployment, fields.Datetime.now())
         return processed
@@ -607,7 +620,7 @@ class DoDeployment(models.Model):
             self._stop_queue_clock(step)
         with self.env["do.call.budget"]._reserved(
                 self.app_id.account_id._get_token(), policy.ACTION_CALLS.get(step.code, 0),
-                share=policy.START_SHARE if step.code == policy.START_STEP else 1.0,
+                share=policy.budget_share(step.code),
         ) as budget_wait:
             if budget_wait:
                 self._wait_for_budget(step, budget_wait)

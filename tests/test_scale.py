@@ -18,9 +18,24 @@ from odoo.modules import module
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
+from odoo.addons.do_deploy.engine import pipeline_policy
 from odoo.addons.do_deploy.models.do_call_budget import token_key
 
 from .common import DeployCommon
+
+
+@contextmanager
+def actions_recorded(env):
+    """The (deployment, step code) of every action the runners take, in order."""
+    Deployment = type(env["do.deployment"])
+    advance = Deployment._advance_safely
+    order = []
+
+    def recorded(deployment):
+        order.append((deployment.id, deployment._current_step().code))
+        return advance(deployment)
+    with patch.object(Deployment, "_advance_safely", recorded):
+        yield order
 
 
 def in_a_runner_job(env):
@@ -233,6 +248,25 @@ class TestRunnerJobs(DeployCommon):
         self.assertEqual(done.mapped("code")[:4],
                          ["update_spec", "apply_spec", "create_deployment", "monitor"],
                          "the next steps followed in the same pass")
+
+    def test_a_look_at_the_app_list_does_not_cut_a_deployments_run_of_actions(self):
+        """A run looks at the app list between two actions (here between every two),
+        and goes on with the same deployment until it waits: cut at each look, 100
+        deployments took turns one action each, and the click-to-done median doubled."""
+        self.env["ir.config_parameter"].sudo().set_param("do_deploy.cron_run_seconds", "1")
+        first = self.deploy("v1.1.0")
+        second = self.deploy("v1.1.0", app=self._create_app("odoo-second", "staging"))
+        with in_a_runner_job(self.env), patch.object(pipeline_policy, "WATCH_SLICE", 0.0), \
+                actions_recorded(self.env) as order:
+            self.env["do.deployment"]._promote_queued()
+            # Due for a while: an action's next one, due now, comes after the other.
+            (first | second).next_poll_at = fields.Datetime.now() - timedelta(seconds=10)
+            self.env["do.deployment"]._cron_advance()
+        second_starts = order.index((second.id, "update_spec"))
+        self.assertEqual({deployment for deployment, _code in order[:second_starts]},
+                         {first.id})
+        self.assertEqual([code for _deployment, code in order[:4]],
+                         ["update_spec", "apply_spec", "create_deployment", "monitor"])
 
     def _deployment_between_two_checks(self):
         """A deployment in step 7 with its first endpoint check done and more to run,
@@ -452,20 +486,29 @@ class TestCallBudget(DeployCommon):
                             [key])
         self.assertEqual(self.env.cr.fetchone()[0], 8, "nothing taken")
 
-    def test_starts_leave_a_quarter_of_the_budget_to_deployments_in_flight(self):
-        """Step 1 may fill three quarters of the budget: with 73 of 100 calls taken, a
-        new deployment waits while a monitor's read of two calls still fits."""
+    def test_a_short_budget_goes_to_monitors_then_deployments_in_flight_then_starts(self):
+        """Step 1 may fill half the budget, the other deploy steps three quarters,
+        the monitors and rollbacks all of it: with 47 of 100 calls taken a new
+        deployment waits while a step in flight still goes on, and with 74 taken a
+        monitor's read still fits."""
         self.fresh_budget(100)
         token = self.staging.account_id._get_token()
         Budget = self.env["do.call.budget"]
-        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=73), 0)
+        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=47), 0)
         deployment = self.deploy("v1.1.0")
         self.run_cron()
         step = self.step(deployment, "update_spec")
         self.assertIn("Waiting", step.log)
         self.assertEqual(step.state, "running")
-        with Budget._reserved(token, 2) as wait:
+        share = pipeline_policy.budget_share
+        with Budget._reserved(token, 2, share=share("apply_spec")) as wait:
             self.assertEqual(wait, 0)
+        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=27), 0)  # 74
+        with Budget._reserved(token, 2, share=share("create_deployment")) as wait:
+            self.assertGreater(wait, 0)
+        for code in ("monitor", "rb_create"):
+            with Budget._reserved(token, 1, share=share(code)) as wait:
+                self.assertEqual(wait, 0, code)
 
     def test_reserved_calls_an_action_did_not_make_are_given_back(self):
         """Every action takes its usual calls at once; those it did not make (step 3
@@ -574,6 +617,38 @@ class TestAppWatch(DeployCommon):
         self.watch()
         self.assertEqual(deployment.next_poll_at,
                          monitor.start_date + timedelta(seconds=app.deploy_timeout + 1))
+
+    def test_a_tick_due_between_two_actions_is_taken_and_its_monitor_goes_first(self):
+        """A run looks at the app list between two actions once a tick is due; the
+        monitor it makes due is taken before deployments due for longer, whose actions
+        only go on where its read ends a wait."""
+        app = self._create_app("odoo-first", "staging", build_seconds=120, deploy_seconds=0)
+        watched = self.deploy("v1.1.0", app=app)
+        monitor = self.step(watched, "monitor")
+        self.run_until_phase(monitor)
+        planned = watched.next_poll_at
+        self.sim.clock.advance(300)  # its build is over: ACTIVE
+        started = self.deploy("v1.1.0")
+        Deployment = self.env["do.deployment"]
+        lists = self.sim.stats()["by_operation"].get("apps_list", 0)
+        self.env.cr.execute("UPDATE do_call_budget SET watch_due = 0")
+        earlier = fields.Datetime.now() - timedelta(seconds=10)
+        with in_a_runner_job(self.env), actions_recorded(self.env) as order:
+            Deployment._promote_queued()
+            started.next_poll_at = earlier
+            Deployment._advance_due(deadline=time.monotonic() + 60, watch_every=0.0)
+            self.env.invalidate_all()
+            self.assertEqual(self.sim.stats()["by_operation"].get("apps_list", 0), lists + 1)
+            self.assertLess(watched.next_poll_at, planned, "made due by the list")
+            self.assertNotIn(watched.id, [deployment for deployment, _code in order])
+            self.assertEqual(order[0], (started.id, "update_spec"))
+            order.clear()
+            later = self.deploy("v1.1.0")  # the app is free again
+            Deployment._promote_queued()
+            later.next_poll_at = earlier
+            Deployment._advance_due()
+        self.assertEqual(order, [(watched.id, "monitor"), (later.id, "update_spec")])
+        self.assertEqual(monitor.state, "done", monitor.log)
 
     def test_the_app_list_wakes_the_rollback_monitor(self):
         """The rollback's wait for its DigitalOcean deployment is watched through the app

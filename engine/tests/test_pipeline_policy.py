@@ -203,3 +203,10 @@ def test_an_update_adopts_only_the_deployment_it_created():
     assert policy.new_deployment({"pending_deployment": console}, [], action="UPDATE_SPEC") is None
     assert policy.new_deployment({"pending_deployment": console, "active_deployment": ours}, [],
                                  action="UPDATE_SPEC") == "ours"
+
+
+def test_a_short_budget_goes_to_monitors_and_rollbacks_then_steps_then_starts():
+    shares = {code: policy.budget_share(code) for code in policy.ACTION_CALLS}
+    assert shares["update_spec"] < shares["apply_spec"] < shares["monitor"] == 1.0
+    assert {code for code, share in shares.items() if share == 1.0} == {
+        "monitor", "rb_validate", "rb_create", "rb_monitor", "rb_commit", "rb_revert"}
