@@ -59,16 +59,24 @@ class DoctlBackend:
     ``doctl_path`` is the executable (looked up on ``PATH`` when bare),
     ``api_url`` points doctl at another endpoint (e.g. the simulator),
     ``timeout`` bounds each doctl run in seconds and ``rest_client`` replaces
-    the internal REST client used for what doctl cannot do.
+    the internal REST client used for what doctl cannot do. ``max_retries``,
+    when given, is doctl's ``--http-retry-max`` for every command (doctl's own
+    default retries a 429 or a 5xx five times, waiting up to 30 s in between;
+    creating calls never retry). ``before_request(operation)``, if given, runs
+    before every doctl run, as the REST client's does before every request, and
+    may refuse it by raising a DeployError.
     """
 
-    def __init__(self, token, *, doctl_path="doctl", api_url=None, timeout=120, rest_client=None):
+    def __init__(self, token, *, doctl_path="doctl", api_url=None, timeout=120, rest_client=None,
+                 max_retries=None, before_request=None):
         check_token(token)
         self._token = token
         self.doctl_path = doctl_path
         self.api_url = api_url
         self.timeout = timeout
         self._rest_client = rest_client
+        self.max_retries = max_retries
+        self._before_request = before_request
         self.command_count = 0
 
     def __repr__(self):
@@ -240,11 +248,15 @@ class DoctlBackend:
             # doctl retries 429/5xx up to 5 times, POST and PUT included: a
             # repeat could start a second deployment. The caller decides.
             argv.append("--http-retry-max=0")
+        elif self.max_retries is not None:
+            argv.append(f"--http-retry-max={int(self.max_retries)}")
         return argv
 
     def _run(self, args, operation, spec=None):
         """Run doctl; return its stdout or raise the mapped DeployError."""
         stdin = _spec_json(spec) if operation in SPEC_OPS else ""
+        if self._before_request is not None:
+            self._before_request(operation)
         self.command_count += 1
         try:
             completed = subprocess.run(

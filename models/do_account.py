@@ -216,16 +216,19 @@ class DoAccount(models.Model):
         allowed = self._allowed_networks()
         # No retry inside a call: the pipeline re-polls retryable errors (a 429, a 5xx,
         # the token's call budget spent) as a scheduled next poll, so a step action
-        # never sleeps on a cron thread. Every request takes from the token's budget.
+        # never sleeps on a cron thread. Every request, and every doctl run, takes from
+        # the token's budget.
+        budget_guard = self.env["do.call.budget"]._guard(token)
         rest_client = AppPlatformClient(
             token, base_url=api_url, max_retries=0, read_timeout=20.0,
             session=guarded_session(allowed), log_session=guarded_session(allowed),
-            before_request=self.env["do.call.budget"]._guard(token),
+            before_request=budget_guard,
         )
         if self.backend == "doctl":
             check_url(api_url, allowed=allowed)
             return DoctlBackend(token, doctl_path=self.sudo().doctl_path or "doctl",
-                                api_url=self.sudo().api_url or None, rest_client=rest_client)
+                                api_url=self.sudo().api_url or None, rest_client=rest_client,
+                                max_retries=0, before_request=budget_guard)
         return rest_client
 
     def _redact(self, text):

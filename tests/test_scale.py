@@ -11,6 +11,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
@@ -19,6 +20,7 @@ from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
 from odoo.addons.do_deploy.engine import pipeline_policy
+from odoo.addons.do_deploy.engine.errors import DeployError
 from odoo.addons.do_deploy.models.do_call_budget import token_key
 
 from .common import DeployCommon
@@ -509,6 +511,35 @@ class TestCallBudget(DeployCommon):
         for code in ("monitor", "rb_create"):
             with Budget._reserved(token, 1, share=share(code)) as wait:
                 self.assertEqual(wait, 0, code)
+
+    def test_a_doctl_account_takes_every_run_from_the_budget_and_never_retries_in_it(self):
+        """doctl made its calls outside the token's budget, and retried a 429 or a 5xx
+        five times itself, up to 30 s apart, on the cron thread."""
+        account = self.staging.account_id.sudo()
+        account.write({"backend": "doctl", "api_url": self.server.url,
+                       "doctl_path": str(Path(__file__).parents[1] / "engine/tests/bin/doctl")})
+        self.fresh_budget(100)
+        key = token_key(account._get_token())
+        backend = account._get_backend()
+        backend.get_app(self.staging.do_app_id)
+        self.env.cr.execute("SELECT minute_count FROM do_call_budget WHERE token_key = %s",
+                            [key])
+        self.assertEqual(self.env.cr.fetchone()[0], 1)
+        self.sim.set_scenario("server-error", app_id=self.staging.do_app_id, count=100)
+        requests = self.sim.stats()["requests"]
+        with self.assertRaises(DeployError) as failed:
+            backend.get_app(self.staging.do_app_id)
+        self.assertEqual((failed.exception.code, self.sim.stats()["requests"]),
+                         ("SERVICE_UNAVAILABLE", requests + 1))
+        self.sim.set_scenario(None, app_id=self.staging.do_app_id)
+        Budget = self.env["do.call.budget"]
+        for _call in range(100):
+            if Budget._take(key, 100, 4000):
+                break  # spent
+        with self.assertRaises(DeployError) as refused:
+            backend.get_app(self.staging.do_app_id)
+        self.assertEqual((refused.exception.code, self.sim.stats()["requests"]),
+                         ("RATE_LIMIT_EXCEEDED", requests + 1))
 
     def test_reserved_calls_an_action_did_not_make_are_given_back(self):
         """Every action takes its usual calls at once; those it did not make (step 3

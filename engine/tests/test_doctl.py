@@ -470,3 +470,34 @@ def test_doctl_shares_the_client_constants_without_loading_requests():
     result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[2],
                             capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_the_callers_retry_setting_reaches_every_command(simulator, sim_token, app, argv_log):
+    """With ``max_retries=0`` (the pipeline's: a retry is its next poll), doctl gives up
+    at the first 5xx instead of retrying five times, up to 30 s apart, on a cron thread."""
+    backend = DoctlBackend(sim_token, doctl_path=str(STANDIN), api_url=simulator.url,
+                           max_retries=0)
+    simulator.sim.set_scenario("server-error", app_id=app["id"], count=100)
+    error = raised(backend.get_app, app["id"])
+    assert (error.code, error.retryable, error.details["attempts"]) == (
+        "SERVICE_UNAVAILABLE", True, 1)
+    assert all(argv.count("--http-retry-max=0") == 1 for argv in argv_log())
+
+
+def test_every_doctl_run_asks_before_request_first(simulator, sim_token, app, argv_log):
+    """The token's call budget sees doctl's runs as it sees the REST client's requests,
+    and a refusal means doctl never runs."""
+    asked = []
+
+    def before_request(operation):
+        asked.append(operation)
+        if operation == "apps_create_deployment":
+            raise DeployError("RATE_LIMIT_EXCEEDED", "Spent.", retryable=True)
+    backend = DoctlBackend(sim_token, doctl_path=str(STANDIN), api_url=simulator.url,
+                           before_request=before_request)
+    backend.get_app(app["id"])
+    backend.list_apps()
+    assert asked == ["apps_get", "apps_list"]
+    runs = len(argv_log())
+    assert raised(backend.create_deployment, app["id"]).code == "RATE_LIMIT_EXCEEDED"
+    assert len(argv_log()) == runs
