@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from .deployment import parse_time
+from .do_api import TOKEN_RE
 from .errors import DeployError, redact
 from .rest import USER_AGENT, BearerAuth, error_reply
 
@@ -72,7 +73,6 @@ FAILED_STATUS_STATES = frozenset({"failure", "error"})
 _REPOSITORY_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$")
 # A commit SHA, or a branch or tag name (GitHub resolves both).
 _REF_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
-_TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
 
 
 class GitHubError(DeployError):
@@ -109,7 +109,7 @@ class GitHubClient:
         """``base_url`` may be a GitHub Enterprise API root (``https://host/api/v3``);
         ``session`` (e.g. :func:`engine.urls.guarded_session` for such a host) and
         ``clock`` (epoch seconds, compared with ``x-ratelimit-reset``) are injectable."""
-        if not isinstance(token, str) or not _TOKEN_RE.match(token):
+        if not isinstance(token, str) or not TOKEN_RE.match(token):
             # Never echo the value: a malformed token is still a secret.
             raise GitHubError("GITHUB_UNAUTHORIZED", "The GitHub token is empty or malformed.")
         parts = urlsplit(base_url or "")
