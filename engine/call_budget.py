@@ -74,33 +74,54 @@ class Window:
 
 @dataclass(frozen=True)
 class Budget:
-    """A token's two windows, and what one more call would do to them."""
+    """A token's two windows, and what one more call would do to them.
+
+    ``work`` counts, over the last minute, the calls of the deployments' own
+    steps, apart from the watching (the app list, the reads that see deployments
+    end) and the rollbacks: those calls can be held under a share of the minute's
+    limit (``work_limit``) so that the rest is always there for the watching,
+    which counts only in ``minute`` and ``hour``. Held under a share of all calls
+    instead, the steps left room to the watching only by starting fewer
+    deployments than the budget allowed (three a minute of sixty calls).
+    """
 
     minute: Window = Window()
     hour: Window = Window()
+    work: Window = Window()
 
-    def wait(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1):
-        """Seconds until ``calls`` more calls fit in both windows (0: now)."""
-        return max(self.minute.wait(now, MINUTE, per_minute, calls),
-                   self.hour.wait(now, HOUR, per_hour, calls))
+    def wait(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1, work_limit=None):
+        """Seconds until ``calls`` more calls fit in both windows, and in the work
+        window under ``work_limit`` when given (0: now)."""
+        waits = [self.minute.wait(now, MINUTE, per_minute, calls),
+                 self.hour.wait(now, HOUR, per_hour, calls)]
+        if work_limit is not None:
+            waits.append(self.work.wait(now, MINUTE, work_limit, calls))
+        return max(waits)
 
-    def take(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1):
+    def take(self, now, per_minute=PER_MINUTE, per_hour=PER_HOUR, calls=1, work_limit=None):
         """``(budget, wait)``: the budget with ``calls`` more calls counted and 0 when
         they fit now, else the budget unchanged and the seconds until they fit.
-        ``calls`` is capped (:func:`capped_calls`)."""
-        calls = capped_calls(calls, per_minute, per_hour)
-        wait = self.wait(now, per_minute, per_hour, calls)
+        ``calls`` is capped (:func:`capped_calls`). With ``work_limit``, they are
+        steps' calls: counted in the work window too, and held under that limit."""
+        calls = capped_calls(calls, min(per_minute, work_limit or per_minute), per_hour)
+        wait = self.wait(now, per_minute, per_hour, calls, work_limit)
         if wait > 0:
             return self, wait
         minute = self.minute.at(now, MINUTE)
         hour = self.hour.at(now, HOUR)
+        work = self.work
+        if work_limit is not None:
+            work = self.work.at(now, MINUTE)
+            work = replace(work, count=work.count + calls)
         return Budget(replace(minute, count=minute.count + calls),
-                      replace(hour, count=hour.count + calls)), 0.0
+                      replace(hour, count=hour.count + calls), work), 0.0
 
-    def give_back(self, now, calls):
-        """The budget with ``calls`` taken but not made counted off again."""
+    def give_back(self, now, calls, work=False):
+        """The budget with ``calls`` taken but not made counted off again (from the
+        work window too when they were steps' calls)."""
         return Budget(self.minute.give_back(now, MINUTE, calls),
-                      self.hour.give_back(now, HOUR, calls))
+                      self.hour.give_back(now, HOUR, calls),
+                      self.work.give_back(now, MINUTE, calls) if work else self.work)
 
     def used(self, now):
         """``(calls in the last minute, calls in the last hour)``, estimated."""

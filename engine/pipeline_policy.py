@@ -63,12 +63,13 @@ ACTION_CALLS = {
     "rb_commit": 3,
     "rb_revert": 3,
 }
-# The share of the token's budget an action's reservation may fill, so that when
-# the budget is short the calls that end a wait or restore an app come first: the
-# monitors' reads and the rollbacks fill all of it, the steps of deployments in
-# flight three quarters, a deployment's first step half. 200 deployments starting
-# together on a budget of 60 a minute then neither hold back the reads that see the
-# others end nor the deployments already started.
+# The share of the token's budget a deployment's own steps may fill, so that when the
+# budget is short the calls that see deployments end or restore an app come first:
+# the monitors' reads, the app list and the rollbacks are not held (they have the
+# rest), the steps of deployments in flight are held under three quarters of a
+# minute's limit, a deployment's first step under half (engine.call_budget.Budget's
+# work window). 200 deployments starting together on a budget of 60 a minute then
+# neither hold back the reads that see the others end nor the deployments started.
 START_STEP = "update_spec"
 START_SHARE = 0.5
 STEP_SHARE = 0.75
@@ -139,7 +140,8 @@ def deployment_of_update(app, known_ids):
 
 
 def budget_share(step_code):
-    """The share of the token's budget ``step_code``'s action may fill (see START_SHARE)."""
+    """The share of the token's budget ``step_code``'s action may fill: under 1, its
+    calls are steps' calls (see START_SHARE)."""
     if step_code in FULL_SHARE_STEPS:
         return 1.0
     return START_SHARE if step_code == START_STEP else STEP_SHARE

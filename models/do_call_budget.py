@@ -49,12 +49,16 @@ class DoCallBudget(models.AbstractModel):
                 hour_count integer NOT NULL DEFAULT 0,
                 hour_previous integer NOT NULL DEFAULT 0,
                 refused integer NOT NULL DEFAULT 0,
-                watch_due double precision NOT NULL DEFAULT 0
+                watch_due double precision NOT NULL DEFAULT 0,
+                work_start double precision NOT NULL DEFAULT 0,
+                work_count integer NOT NULL DEFAULT 0,
+                work_previous integer NOT NULL DEFAULT 0
             )
         """)
-        self.env.cr.execute("ALTER TABLE do_call_budget "
-                            "ADD COLUMN IF NOT EXISTS watch_due double precision "
-                            "NOT NULL DEFAULT 0")
+        for column, kind in (("watch_due", "double precision"), ("work_start", "double precision"),
+                             ("work_count", "integer"), ("work_previous", "integer")):
+            self.env.cr.execute(f"ALTER TABLE do_call_budget ADD COLUMN IF NOT EXISTS "
+                                f"{column} {kind} NOT NULL DEFAULT 0")
 
     @api.model
     def _limits(self):
@@ -71,10 +75,11 @@ class DoCallBudget(models.AbstractModel):
         cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     @api.model
-    def _take(self, key, per_minute, per_hour, *, now=None, cr=None, calls=1):
+    def _take(self, key, per_minute, per_hour, *, now=None, cr=None, calls=1, work_limit=None):
         """Count ``calls`` calls of token ``key`` in a transaction of its own (``cr``,
         at the start of a transaction the caller commits, when given); return 0 when
         they may be made now, else the seconds until they may (none is counted).
+        With ``work_limit`` they are steps' calls (:class:`engine.call_budget.Budget`).
 
         Under Odoo's tests the count goes through the test's own cursor instead:
         their transaction is never committed, so a second connection would wait
@@ -83,9 +88,11 @@ class DoCallBudget(models.AbstractModel):
         now = time.time() if now is None else now
         if cr is not None:
             self._read_committed(cr)
-            return self._take_on(cr, key, per_minute, per_hour, now=now, calls=calls)
+            return self._take_on(cr, key, per_minute, per_hour, now=now, calls=calls,
+                                 work_limit=work_limit)
         with self._own_cursor() as own_cr:
-            return self._take_on(own_cr, key, per_minute, per_hour, now=now, calls=calls)
+            return self._take_on(own_cr, key, per_minute, per_hour, now=now, calls=calls,
+                                 work_limit=work_limit)
 
     @contextmanager
     def _own_cursor(self):
@@ -100,10 +107,10 @@ class DoCallBudget(models.AbstractModel):
             yield cr
 
     @api.model
-    def _take_on(self, cr, key, per_minute, per_hour, *, now, calls):
+    def _take_on(self, cr, key, per_minute, per_hour, *, now, calls, work_limit):
         cr.execute("INSERT INTO do_call_budget (token_key) VALUES (%s) "
                    "ON CONFLICT (token_key) DO NOTHING", [key])
-        budget, wait = self._load(cr, key).take(now, per_minute, per_hour, calls)
+        budget, wait = self._load(cr, key).take(now, per_minute, per_hour, calls, work_limit)
         if wait:
             cr.execute("UPDATE do_call_budget SET refused = refused + 1 "
                        "WHERE token_key = %s", [key])
@@ -116,32 +123,37 @@ class DoCallBudget(models.AbstractModel):
         """Token ``key``'s budget, its row locked until ``cr`` commits (None: no row)."""
         cr.execute("""
             SELECT minute_start, minute_count, minute_previous,
-                   hour_start, hour_count, hour_previous
+                   hour_start, hour_count, hour_previous,
+                   work_start, work_count, work_previous
               FROM do_call_budget WHERE token_key = %s FOR UPDATE
         """, [key])
         row = cr.fetchone()
         if not row:
             return None
-        return call_budget.Budget(call_budget.Window(*row[:3]), call_budget.Window(*row[3:]))
+        return call_budget.Budget(call_budget.Window(*row[:3]), call_budget.Window(*row[3:6]),
+                                  call_budget.Window(*row[6:]))
 
     @api.model
     def _store(self, cr, key, budget):
         cr.execute("""
             UPDATE do_call_budget
                SET minute_start = %s, minute_count = %s, minute_previous = %s,
-                   hour_start = %s, hour_count = %s, hour_previous = %s
+                   hour_start = %s, hour_count = %s, hour_previous = %s,
+                   work_start = %s, work_count = %s, work_previous = %s
              WHERE token_key = %s
         """, [budget.minute.start, budget.minute.count, budget.minute.previous,
-              budget.hour.start, budget.hour.count, budget.hour.previous, key])
+              budget.hour.start, budget.hour.count, budget.hour.previous,
+              budget.work.start, budget.work.count, budget.work.previous, key])
 
     @api.model
-    def _give_back(self, key, calls, now=None):
-        """Count off ``calls`` calls of token ``key`` that were taken but not made."""
+    def _give_back(self, key, calls, now=None, work=False):
+        """Count off ``calls`` calls of token ``key`` that were taken but not made
+        (steps' calls when ``work``)."""
         now = time.time() if now is None else now
         with self._own_cursor() as cr:
             budget = self._load(cr, key)
             if budget:
-                self._store(cr, key, budget.give_back(now, calls))
+                self._store(cr, key, budget.give_back(now, calls, work))
 
     @api.model
     @contextmanager
@@ -151,14 +163,16 @@ class DoCallBudget(models.AbstractModel):
         use them first, then take on their own), else the seconds until they fit,
         with nothing taken: the action is then not run, rather than spend part of
         its calls and be refused the rest. Calls left unused are given back.
-        ``share`` (0-1] of the limits is all the reservation may fill."""
+        A ``share`` under 1 makes them steps' calls, held under that share of the
+        minute's limit (:class:`engine.call_budget.Budget`)."""
         if not calls:
             yield 0.0
             return
         key = token_key(token)
-        per_minute, per_hour = (max(1, int(limit * share)) for limit in self._limits())
-        calls = call_budget.capped_calls(calls, per_minute, per_hour)
-        wait = self._take(key, per_minute, per_hour, calls=calls)
+        per_minute, per_hour = self._limits()
+        work_limit = max(1, int(per_minute * share)) if share < 1 else None
+        calls = call_budget.capped_calls(calls, work_limit or per_minute, per_hour)
+        wait = self._take(key, per_minute, per_hour, calls=calls, work_limit=work_limit)
         if wait:
             yield wait
             return
@@ -171,7 +185,7 @@ class DoCallBudget(models.AbstractModel):
             held.pop(key, None)
             raise
         if left := held.pop(key, 0):
-            self._give_back(key, left)
+            self._give_back(key, left, work=work_limit is not None)
 
     @api.model
     def _guard(self, token):

@@ -489,14 +489,15 @@ class TestCallBudget(DeployCommon):
         self.assertEqual(self.env.cr.fetchone()[0], 8, "nothing taken")
 
     def test_a_short_budget_goes_to_monitors_then_deployments_in_flight_then_starts(self):
-        """Step 1 may fill half the budget, the other deploy steps three quarters,
-        the monitors and rollbacks all of it: with 47 of 100 calls taken a new
-        deployment waits while a step in flight still goes on, and with 74 taken a
-        monitor's read still fits."""
+        """Steps' calls are held under a share of the budget, step 1 under half and
+        the others under three quarters; the monitors and rollbacks use all of it:
+        with 47 steps' calls made of 100 a new deployment waits while a step in
+        flight still goes on, and with 74 made a monitor's read still fits."""
         self.fresh_budget(100)
         token = self.staging.account_id._get_token()
+        key = token_key(token)
         Budget = self.env["do.call.budget"]
-        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=47), 0)
+        self.assertEqual(Budget._take(key, 100, 4000, calls=47, work_limit=100), 0)
         deployment = self.deploy("v1.1.0")
         self.run_cron()
         step = self.step(deployment, "update_spec")
@@ -505,12 +506,15 @@ class TestCallBudget(DeployCommon):
         share = pipeline_policy.budget_share
         with Budget._reserved(token, 2, share=share("apply_spec")) as wait:
             self.assertEqual(wait, 0)
-        self.assertEqual(Budget._take(token_key(token), 100, 4000, calls=27), 0)  # 74
+        self.assertEqual(Budget._take(key, 100, 4000, calls=27, work_limit=100), 0)  # 74
         with Budget._reserved(token, 2, share=share("create_deployment")) as wait:
             self.assertGreater(wait, 0)
         for code in ("monitor", "rb_create"):
             with Budget._reserved(token, 1, share=share(code)) as wait:
                 self.assertEqual(wait, 0, code)
+        self.env.cr.execute("SELECT minute_count, work_count FROM do_call_budget "
+                            "WHERE token_key = %s", [key])
+        self.assertEqual(self.env.cr.fetchone(), (74, 74), "unused calls given back")
 
     def test_a_doctl_account_takes_every_run_from_the_budget_and_never_retries_in_it(self):
         """doctl made its calls outside the token's budget, and retried a 429 or a 5xx

@@ -101,3 +101,24 @@ def test_a_reservation_larger_than_the_limit_is_capped_at_it():
     budget, wait = Budget().take(1_000_040.0, per_minute=2, per_hour=1000, calls=4)
     assert wait == 0
     assert budget.minute.count == 2
+
+
+def test_steps_are_held_under_their_limit_while_the_watching_keeps_the_rest():
+    """Steps' calls count in the work window too, held under ``work_limit``; the
+    watching's calls count only in the token's windows, so they never take the
+    steps' room nor the steps theirs: with 45 steps' calls made of 60, a step waits
+    and the app list still fits fifteen times."""
+    t0 = 1_000_040.0
+    budget = spend(Budget(), t0, 45, per_minute=60, per_hour=4000, work_limit=45)
+    assert (budget.minute.count, budget.work.count) == (45, 45)
+    _, wait = budget.take(t0, per_minute=60, per_hour=4000, work_limit=45)
+    assert wait > 0
+    for _list in range(15):
+        budget, wait = budget.take(t0, per_minute=60, per_hour=4000)
+        assert wait == 0
+    assert (budget.minute.count, budget.work.count) == (60, 45)
+    _, wait = budget.take(t0, per_minute=60, per_hour=4000)
+    assert wait > 0
+    back = budget.give_back(t0, 5, work=True)
+    assert (back.minute.count, back.work.count) == (55, 40)
+    assert back.take(t0, per_minute=60, per_hour=4000, work_limit=45)[1] == 0
