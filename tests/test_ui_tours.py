@@ -321,7 +321,7 @@ class TestScreenTours(DeployCommon, HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestPhoneScreens(DeployCommon, HttpCase):
-    """The deployment form and the DORA report on a phone (390 px wide)."""
+    """The deployment form, the DORA report and the stage benchmarks on a phone (390 px)."""
 
     browser_size = "390x844"
     touch_enabled = True
@@ -335,3 +335,9 @@ class TestPhoneScreens(DeployCommon, HttpCase):
     def test_dora_on_a_phone(self):
         self.start_tour("/odoo/action-do_deploy.do_dora_report_action", "do_deploy_dora_phone",
                         login="dep_user")
+
+    def test_stage_benchmarks_on_a_phone(self):
+        self.deploy("v1.1.0")
+        self.run_until_idle()
+        self.start_tour("/odoo/action-do_deploy.do_kpi_stage_benchmark_action",
+                        "do_deploy_stage_benchmarks_phone", login="dep_user")

@@ -15,6 +15,17 @@ registry.category("web_tour.tours").add("do_deploy_kpi_dashboard", {
             trigger: `${form} div[name='total_line_ids'] .o_data_row td[name='deployments']:contains(0)`,
         },
         {
+            content: "The totals are one row, without blank rows padding them to four",
+            trigger: `${form} div[name='total_line_ids'] .o_data_row`,
+            run() {
+                const blank = [...this.anchor.closest("tbody").children].filter(
+                    (row) => !row.classList.contains("o_data_row") && row.offsetHeight > 0);
+                if (blank.length) {
+                    throw new Error(`${blank.length} blank row(s) under the totals.`);
+                }
+            },
+        },
+        {
             content: "No save or discard indicator on a dashboard just opened",
             trigger: noSaveIndicator,
         },

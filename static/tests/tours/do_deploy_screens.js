@@ -470,3 +470,19 @@ tours.add("do_deploy_dora_phone", {
         },
     ],
 });
+
+tours.add("do_deploy_stage_benchmarks_phone", {
+    steps: () => [
+        {
+            // The list's seven columns scrolled sideways on a phone.
+            content: "On a phone, the stage benchmarks are cards with their figures",
+            trigger: `${form} div[name='overall_line_ids'] .o_kanban_record:contains('Health check'):contains('Budget'):contains('p95')`,
+            run() {
+                const sheet = this.anchor.closest(".o_form_sheet_bg") || document.body;
+                if (sheet.scrollWidth > sheet.clientWidth + 1) {
+                    fail(`The report scrolls sideways (${sheet.scrollWidth} px in ${sheet.clientWidth}).`);
+                }
+            },
+        },
+    ],
+});
