@@ -147,6 +147,13 @@ def budget_share(step_code):
     return START_SHARE if step_code == START_STEP else STEP_SHARE
 
 
+def budget_turn(wait, ahead, calls, per_minute):
+    """Seconds until an action refused by the token's budget tries again: when its
+    ``calls`` first fit (``wait``), plus the time the ``ahead`` actions waiting
+    before it take to fit theirs, at ``per_minute`` calls a minute."""
+    return wait + ahead * 60.0 * max(calls, 1) / max(per_minute, 1)
+
+
 def retry_delay(details, now):
     """Seconds before retrying a retryable error: DigitalOcean's ``retry_after`` or the
     rate-limit ``reset`` (epoch seconds, compared with ``now``) when it gives one, within

@@ -488,6 +488,26 @@ class TestCallBudget(DeployCommon):
                             [key])
         self.assertEqual(self.env.cr.fetchone()[0], 8, "nothing taken")
 
+    def test_deployments_waiting_for_the_budget_take_turns(self):
+        """Refused together, they were all due again when the first could go: 190
+        starts waiting on one token were refused 17 times a second. Each now waits
+        for the ones before it: on 10 calls a minute (5 for starts, 4 calls each),
+        48 s apart."""
+        self.fresh_budget(10)
+        token_row = token_key(self.staging.account_id._get_token())
+        self.assertEqual(self.env["do.call.budget"]._take(
+            token_row, 10, 4000, calls=5, work_limit=10), 0)
+        deployments = self.deploy("v1.1.0")
+        for index in range(2):
+            deployments |= self.deploy("v1.1.0", app=self._create_app(f"odoo-turn-{index}",
+                                                                      "staging"))
+        self.run_cron()
+        for deployment in deployments:
+            self.assertIn("Waiting", self.step(deployment, "update_spec").log)
+        first, second, third = deployments.sorted("id").mapped("next_poll_at")
+        self.assertGreaterEqual((second - first).total_seconds(), 47)
+        self.assertGreaterEqual((third - second).total_seconds(), 47)
+
     def test_a_short_budget_goes_to_monitors_then_deployments_in_flight_then_starts(self):
         """Steps' calls are held under a share of the budget, step 1 under half and
         the others under three quarters; the monitors and rollbacks use all of it:

@@ -210,3 +210,9 @@ def test_a_short_budget_goes_to_monitors_and_rollbacks_then_steps_then_starts():
     assert shares["update_spec"] < shares["apply_spec"] < shares["monitor"] == 1.0
     assert {code for code, share in shares.items() if share == 1.0} == {
         "monitor", "rb_validate", "rb_create", "rb_monitor", "rb_commit", "rb_revert"}
+
+
+def test_actions_waiting_for_the_budget_take_turns():
+    # Alone, it tries again when its calls fit; the tenth in line, nine slots later.
+    assert policy.budget_turn(3.0, 0, 4, 30) == 3.0
+    assert policy.budget_turn(3.0, 9, 4, 30) == 3.0 + 9 * 8.0
