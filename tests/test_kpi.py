@@ -163,3 +163,15 @@ class TestKpiDashboardTour(InsightCommon, HttpCase):
                         "do_deploy_kpi_dashboard", login=self.user.login)
         self.assertFalse(self.env["do.kpi.dashboard"].search([("create_uid", "=", self.user.id)]),
                          "leaving the dashboard saved its period")
+
+
+@tagged("post_install", "-at_install")
+class TestKpiDashboardPhone(InsightCommon, HttpCase):
+    """The dashboard's cards on a phone (390 px wide)."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_a_period_without_deployments_colours_nothing(self):
+        self.start_tour("/odoo/action-do_deploy.do_kpi_dashboard_action",
+                        "do_deploy_kpi_dashboard_phone", login=self.user.login)

@@ -67,3 +67,19 @@ registry.category("web_tour.tours").add("do_deploy_kpi_dashboard", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("do_deploy_kpi_dashboard_phone", {
+    steps: () => [
+        {
+            // The card's zero downtime showed n/a in red where the list shows it grey.
+            content: "On a phone, a period without deployments colours nothing",
+            trigger: `${form} div[name='total_line_ids'] .o_kanban_record:contains('0 deployments'):contains('Zero downtime')`,
+            run() {
+                const coloured = this.anchor.querySelector("[class*='danger'], [class*='success']");
+                if (coloured) {
+                    throw new Error(`"${coloured.textContent}" is coloured without deployments.`);
+                }
+            },
+        },
+    ],
+});
