@@ -55,10 +55,14 @@ class DoCallBudget(models.AbstractModel):
                 work_previous integer NOT NULL DEFAULT 0
             )
         """)
-        for column, kind in (("watch_due", "double precision"), ("work_start", "double precision"),
-                             ("work_count", "integer"), ("work_previous", "integer")):
-            self.env.cr.execute(f"ALTER TABLE do_call_budget ADD COLUMN IF NOT EXISTS "
-                                f"{column} {kind} NOT NULL DEFAULT 0")
+        # The columns added since the table was first created, on an upgrade.
+        self.env.cr.execute("""
+            ALTER TABLE do_call_budget
+                ADD COLUMN IF NOT EXISTS watch_due double precision NOT NULL DEFAULT 0,
+                ADD COLUMN IF NOT EXISTS work_start double precision NOT NULL DEFAULT 0,
+                ADD COLUMN IF NOT EXISTS work_count integer NOT NULL DEFAULT 0,
+                ADD COLUMN IF NOT EXISTS work_previous integer NOT NULL DEFAULT 0
+        """)
 
     @api.model
     def _limits(self):
