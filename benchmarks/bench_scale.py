@@ -133,6 +133,8 @@ def run_token(apps_count, build_seconds, per_minute, timeout=None):
             if all(row["state"] in FINAL for row in rows):
                 break
             time.sleep(1.0)
+        # Before the lags are measured: each takes a read of the simulator's deployment.
+        stats = http_json(f"{simulator.url}/_sim/stats")
         peak = watch_peak = 0
         for index, (at, count, watched) in enumerate(samples):
             window = [(c, w) for t, c, w in samples[index:] if t - at <= 60.0]
@@ -158,7 +160,6 @@ def run_token(apps_count, build_seconds, per_minute, timeout=None):
                 lags.append(seen[deployment] - active_at)
         states = [row["state"] for row in odoo.call("do.deployment", "read", ids=ids,
                                                       fields=["state"])]
-        stats = http_json(f"{simulator.url}/_sim/stats")
         print(f"{stats['requests']} calls in all: "
               + ", ".join(f"{operation} {count}" for operation, count
                           in sorted(stats["by_operation"].items(), key=lambda kv: -kv[1])))
